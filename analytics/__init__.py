@@ -1,0 +1,1 @@
+"""Usage events, metering, usage/cost/margin analytics and margin reports."""

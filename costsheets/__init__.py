@@ -1,0 +1,1 @@
+"""The catalogue: meters, features, prices, costsheets, customers, plans and subscriptions."""

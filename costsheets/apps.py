@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CostsheetsConfig(AppConfig):
+    name = "costsheets"
+    verbose_name = "Pricing catalogue"

@@ -1,0 +1,28 @@
+"""manage.py seed_demo: demo tenant, admin login and API key (and, as the catalogue grows, data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from flexprice_site.demo import demo_tenant_seed
+
+
+class Command(BaseCommand):
+    help = (
+        "Create the demo tenant with an admin user and an API key, and print the login. "
+        "Running it again resets the demo admin's password and makes a new key."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        _, credentials = demo_tenant_seed(base_url=options["base_url"])
+        self.stdout.write(
+            f"Demo tenant '{credentials.tenant}' / environment '{credentials.environment}'\n"
+            f"  admin:    {credentials.admin_url}\n"
+            f"  login:    {credentials.username} / {credentials.password}\n"
+            f"  API key:  {credentials.api_key}"
+        )

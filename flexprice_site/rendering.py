@@ -1,0 +1,69 @@
+"""JSON rendering: decimals as trimmed strings, times as RFC 3339 UTC with `Z`."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+
+def format_decimal(value: Decimal) -> str:
+    """`Decimal("10.50")` → `"10.5"`, `Decimal("1E+2")` → `"100"`, zero (also `-0.00`) → `"0"`."""
+    if value == 0:
+        return "0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def format_datetime(value: datetime.datetime) -> str:
+    value = value.astimezone(datetime.UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+class ApiJSONEncoder(JSONEncoder):
+    def default(self, obj: Any) -> Any:
+        if isinstance(obj, Decimal):
+            return format_decimal(obj)
+        if isinstance(obj, datetime.datetime) and obj.tzinfo is not None:
+            return format_datetime(obj)
+        return super().default(obj)
+
+
+class ApiJSONRenderer(JSONRenderer):
+    encoder_class = ApiJSONEncoder
+
+
+class MoneyField(serializers.DecimalField):
+    """A Decimal in and out: accepts strings and numbers, renders trimmed strings."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", None)
+        kwargs.setdefault("decimal_places", None)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return format_decimal(Decimal(str(value)))
+
+
+class UtcDateTimeField(serializers.DateTimeField):
+    """RFC 3339 in, UTC with `Z` out; naive timestamps are refused, not guessed."""
+
+    default_error_messages = {
+        "naive": "Timestamp must include a time zone offset (RFC 3339), e.g. 2026-01-05T09:00:00Z."
+    }
+
+    def enforce_timezone(self, value: datetime.datetime) -> datetime.datetime:
+        if value.tzinfo is None:
+            self.fail("naive")
+        return value.astimezone(datetime.UTC)
+
+    def to_representation(self, value: Any) -> str | None:
+        if value is None:
+            return None
+        return format_datetime(value)
