@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import models
 
+from costsheets.expressions import expression_error
 from costsheets.models import (
     AggregationType,
     BillingCadence,
@@ -185,6 +186,8 @@ def meter_errors(meter: Meter) -> Errors:
         )
     elif field and expression:
         errors["aggregation_expression"] = "Give a field or an expression, not both."
+    elif expression and (message := expression_error(expression)):
+        errors["aggregation_expression"] = message
     if kind != AggregationType.COUNT and not field and not expression:
         errors["aggregation_field"] = (
             f"{kind} needs a field (the event property to aggregate) or an expression."

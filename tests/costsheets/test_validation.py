@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from costsheets import pricing
+from costsheets.expressions import expression_error
 from costsheets.models import (
     AggregationType,
     BillingModel,
@@ -494,3 +495,35 @@ class TestOthers:
             "MAX",
             "WEIGHTED_SUM",
         ]
+
+
+class TestMeterExpressions:
+    def test_an_expression_that_is_not_cel_is_refused_with_where_it_breaks(self) -> None:
+        meter = Meter(
+            name="Weighted tokens",
+            event_name="llm_call",
+            aggregation_type="SUM",
+            aggregation_expression="input_tokens * ",
+            filters=[],
+        )
+        assert meter_errors(meter) == {
+            "aggregation_expression": (
+                "The expression is not valid CEL: it can't be read near character 14. "
+                "Write arithmetic over event properties, e.g. input_tokens * 2 + output_tokens."
+            )
+        }
+
+    def test_a_cel_expression_is_accepted(self) -> None:
+        meter = Meter(
+            name="Weighted tokens",
+            event_name="llm_call",
+            aggregation_type="SUM",
+            aggregation_expression="input_tokens * 2 + output_tokens",
+            filters=[],
+        )
+        assert meter_errors(meter) == {}
+
+    def test_an_overlong_expression_is_refused(self) -> None:
+        assert expression_error("a + " * 300 + "b") == (
+            "The expression is 1201 characters long; the limit is 1000."
+        )
