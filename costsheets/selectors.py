@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import TypeVar
 
@@ -196,6 +197,32 @@ def _with_price_relations(prices: QuerySet[Price]) -> QuerySet[Price]:
 def owned_prices(owner: Costsheet | Plan) -> QuerySet[Price]:
     """All the non-deleted prices of a costsheet or plan, oldest first, with meter and tiers."""
     return _with_price_relations(owner.prices.exclude(status=Status.DELETED))
+
+
+def prices_by_owner(
+    *,
+    environment: Environment,
+    entity_type: str,
+    owner_ids: Collection[str],
+    published_only: bool = False,
+    with_meter: bool = True,
+) -> dict[str, list[Price]]:
+    """The prices of many costsheets or plans at once, by owner id, oldest first: non-deleted
+    ones, or only published ones. Two queries (prices, tiers) however many owners there are."""
+    prices = scoped(Price.objects.all(), environment=environment).filter(
+        entity_type=entity_type, entity_id__in=list(owner_ids)
+    )
+    if published_only:
+        prices = prices.filter(status=Status.PUBLISHED)
+    else:
+        prices = prices.exclude(status=Status.DELETED)
+    prices = prices.prefetch_related("tiers").order_by("created_at", "id")
+    if with_meter:
+        prices = prices.select_related("meter")
+    grouped: dict[str, list[Price]] = {owner_id: [] for owner_id in owner_ids}
+    for price in prices:
+        grouped[price.entity_id].append(price)
+    return grouped
 
 
 def costsheet_prices(*, costsheet: Costsheet, at: datetime | None = None) -> QuerySet[Price]:

@@ -38,6 +38,7 @@ urlpatterns = [
         name="redoc",
     ),
     path("v1/", include("flexprice_site.api.urls")),
+    path("v1/", include("costsheets.api.urls")),
     # Must stay last: unknown /v1/ routes answer 404 in the API's error body, whatever the method.
     re_path(r"^v1/", api_not_found),
 ]

@@ -26,6 +26,7 @@ from costsheets.services.subscriptions import (
     line_item_commitment_update,
     subscription_cancel,
     subscription_create,
+    subscription_period_end,
 )
 
 __all__ = [
@@ -54,4 +55,5 @@ __all__ = [
     "price_update",
     "subscription_cancel",
     "subscription_create",
+    "subscription_period_end",
 ]

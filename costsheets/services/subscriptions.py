@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -235,3 +236,43 @@ def line_item_commitment_update(
     line_item.updated_by = actor
     line_item.save(update_fields=[*COMMITMENT_FIELDS, "updated_by", "updated_at"])
     return line_item
+
+
+# Billing periods as a step of months or days.
+_PERIOD_MONTHS = {
+    BillingPeriod.MONTHLY: 1,
+    BillingPeriod.QUARTERLY: 3,
+    BillingPeriod.HALF_YEARLY: 6,
+    BillingPeriod.ANNUAL: 12,
+}
+_PERIOD_DAYS = {BillingPeriod.DAILY: 1, BillingPeriod.WEEKLY: 7}
+
+
+def _add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time `months` later, clamped to the month's last day (Jan 31 → Feb 28)."""
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def subscription_period_end(*, subscription: Subscription, after: datetime) -> datetime:
+    """The end of the billing period running at `after`: the first period boundary, counted
+    from the billing anchor, that is later than `after`. One-time billing has no periods, so
+    its period ends at `after` itself."""
+    anchor, count = subscription.billing_anchor, subscription.billing_period_count
+    period = subscription.billing_period
+    if period in _PERIOD_DAYS:
+        step = timedelta(days=_PERIOD_DAYS[period] * count)
+        periods_passed = (after - anchor) // step if after >= anchor else 0
+        return anchor + step * (periods_passed + 1)
+    if period in _PERIOD_MONTHS:
+        step_months = _PERIOD_MONTHS[period] * count
+        months_passed = max((after.year - anchor.year) * 12 + after.month - anchor.month, 0)
+        number = max(months_passed // step_months - 1, 0)
+        boundary = _add_months(anchor, step_months * (number + 1))
+        while boundary <= after:
+            number += 1
+            boundary = _add_months(anchor, step_months * (number + 1))
+        return boundary
+    return after

@@ -1,0 +1,1 @@
+"""The catalogue API: Flexprice-compatible catalogue endpoints and the costsheet search."""

@@ -1,0 +1,179 @@
+"""End to end with the official `flexprice` Python SDK: every call it makes must parse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flexprice import Flexprice, models
+from pytest_django.live_server_helper import LiveServer
+
+from flexprice_site.services import api_key_create, environment_get_or_create
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sdk(live_server: LiveServer, transactional_db: None) -> Iterator[Flexprice]:
+    environment = environment_get_or_create(tenant_name="Acme", environment_name="production")
+    key = api_key_create(environment=environment, name="sdk").raw_key
+    with Flexprice(server_url=f"{live_server.url}/v1", api_key_auth=key) as client:
+        yield client
+
+
+def test_the_sdk_drives_the_catalogue(sdk: Flexprice) -> None:
+    # Given a customer, a feature with its own meter, and a costsheet with a tiered price
+    customer = sdk.customers.create_customer(
+        external_id="acme-1",
+        name="Acme Corp",
+        email="billing@acme.test",
+        metadata={"segment": "enterprise"},
+    )
+    feature = sdk.features.create_feature(
+        name="Input tokens",
+        type_="metered",
+        unit_singular="token",
+        unit_plural="tokens",
+        reporting_unit={
+            "unit_singular": "thousand tokens",
+            "unit_plural": "thousand tokens",
+            "conversion_rate": 0.001,
+        },
+        meter={
+            "name": "Input tokens",
+            "event_name": "llm_call",
+            "aggregation": {"type": "SUM", "field": "input_tokens"},
+            "filters": [{"key": "model", "values": ["gpt-4o"]}],
+            "reset_usage": "BILLING_PERIOD",
+        },
+    )
+    costsheet = sdk.costs.create_costsheet(
+        name="Provider costs", lookup_key="provider", metadata={"region": "eu"}
+    ).costsheet
+    cost_price = sdk.prices.create_price(
+        entity_type="COSTSHEET",
+        entity_id=costsheet.id,
+        currency="usd",
+        type_="USAGE",
+        billing_model="TIERED",
+        tier_mode="SLAB",
+        billing_period="MONTHLY",
+        invoice_cadence="ARREAR",
+        price_unit_type="FIAT",
+        meter_id=feature.meter_id,
+        tiers=[
+            {"up_to": 1000, "unit_amount": "0.002"},
+            {"unit_amount": "0.001", "flat_amount": "1"},
+        ],
+    )
+
+    # And a plan with a usage price that a customer subscribes to, with a commitment
+    plan = sdk.plans.create_plan(name="Pro", lookup_key="pro", description="For teams")
+    plan_price = sdk.prices.create_price(
+        entity_type="PLAN",
+        entity_id=plan.id,
+        currency="usd",
+        type_="USAGE",
+        billing_model="PACKAGE",
+        amount="2",
+        transform_quantity={"divide_by": 1000, "round": "up"},
+        billing_period="MONTHLY",
+        invoice_cadence="ARREAR",
+        price_unit_type="FIAT",
+        meter_id=feature.meter_id,
+    )
+    subscription = sdk.subscriptions.create_subscription(
+        customer_id=customer.id,
+        plan_id=plan.id,
+        currency="usd",
+        billing_period="MONTHLY",
+        line_item_commitments={
+            plan_price.id: {
+                "commitment_type": "amount",
+                "commitment_amount": 10,
+                "overage_factor": 1.5,
+                "enable_true_up": True,
+            }
+        },
+    )
+
+    # Then what was created reads back through the SDK's models
+    assert isinstance(customer, models.CustomerResponse)
+    assert (customer.external_id, customer.status) == ("acme-1", "published")
+    assert sdk.customers.get_customer(id=customer.id).email == "billing@acme.test"
+    assert sdk.customers.get_customer_by_external_id(external_id="acme-1").id == customer.id
+    renamed = sdk.customers.update_customer(id=customer.id, name="Acme Inc")
+    assert renamed.name == "Acme Inc"
+
+    assert isinstance(feature, models.FeatureResponse)
+    assert feature.meter is not None
+    assert (feature.meter.event_name, feature.meter.aggregation.field) == (
+        "llm_call",
+        "input_tokens",
+    )
+    assert feature.meter.filters[0].values == ["gpt-4o"]
+    assert feature.reporting_unit.conversion_rate == 0.001
+    updated_feature = sdk.features.update_feature(id=feature.id, description="Prompt tokens")
+    assert (updated_feature.id, updated_feature.description) == (feature.id, "Prompt tokens")
+
+    assert isinstance(cost_price, models.PriceResponse)
+    assert [(tier.up_to, tier.unit_amount, tier.flat_amount) for tier in cost_price.tiers] == [
+        (1000, "0.002", "0"),
+        (None, "0.001", "1"),
+    ]
+    fetched_price = sdk.prices.get_price(id=cost_price.id)
+    assert (fetched_price.tier_mode, fetched_price.meter.id) == ("SLAB", feature.meter_id)
+
+    fetched = sdk.costs.get_costsheet(id=costsheet.id).costsheet
+    assert [price.id for price in fetched.prices] == [cost_price.id]
+    assert sdk.costs.get_active_costsheet().id == costsheet.id
+    assert sdk.costs.update_costsheet(
+        id=costsheet.id, description="2026"
+    ).costsheet.description == ("2026")
+
+    assert isinstance(plan, models.PlanResponse)
+    fetched_plan = sdk.plans.get_plan(id=plan.id)
+    assert [price.id for price in fetched_plan.prices] == [plan_price.id]
+    assert plan_price.transform_quantity.divide_by == 1000
+    assert plan_price.display_amount == "$2"
+
+    assert isinstance(subscription, models.SubscriptionResponse)
+    assert (subscription.customer_id, subscription.subscription_status) == (customer.id, "active")
+    (line_item,) = subscription.line_items
+    assert (line_item.price_id, line_item.commitment_amount) == (plan_price.id, "10")
+    assert line_item.commitment_overage_factor == "1.5"
+    assert line_item.commitment_true_up_enabled is True
+    assert sdk.subscriptions.get_subscription(id=subscription.id).plan_id == plan.id
+    changed = sdk.subscriptions.update_subscription_line_item(
+        id=line_item.id, commitment_amount=12.5
+    )
+    assert changed.commitment_amount == "12.5"
+
+    # And the costsheet search answers in the SDK's list model, both filters and expand applied
+    found = sdk.costs.query_costsheet(
+        lookup_key="provider",
+        filters=[
+            {
+                "field": "metadata.region",
+                "operator": "eq",
+                "data_type": "string",
+                "value": {"string": "eu"},
+            }
+        ],
+        sort=[{"field": "name", "direction": "asc"}],
+        status="published",
+        query_filter={"limit": 10, "offset": 0, "expand": "prices,meters"},
+    )
+    assert isinstance(found, models.ListCostsheetResponse)
+    assert (found.pagination.total, found.pagination.limit) == (1, 10)
+    (item,) = found.items
+    assert item.id == costsheet.id
+    assert [price.meter.id for price in item.prices] == [feature.meter_id]
+
+    cancelled = sdk.subscriptions.cancel_subscription(
+        id=subscription.id, cancellation_type="immediate", reason="end of trial"
+    )
+    assert (cancelled.subscription_id, cancelled.status) == (subscription.id, "cancelled")
+
+    deleted = sdk.costs.delete_costsheet(id=costsheet.id)
+    assert deleted.id == costsheet.id
