@@ -39,6 +39,7 @@ urlpatterns = [
     ),
     path("v1/", include("flexprice_site.api.urls")),
     path("v1/", include("costsheets.api.urls")),
+    path("v1/", include("analytics.api.urls")),
     # Must stay last: unknown /v1/ routes answer 404 in the API's error body, whatever the method.
     re_path(r"^v1/", api_not_found),
 ]

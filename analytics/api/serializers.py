@@ -1,0 +1,79 @@
+"""Request and response shapes of the events API (for the OpenAPI schema and rendering)."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from analytics.ingestion import MAX_BATCH_SIZE
+from analytics.services import EventResult, IngestReport, Outcome
+
+
+class IngestEventRequestSerializer(serializers.Serializer):
+    """One usage event, as Flexprice takes it. Validated by `analytics.ingestion`."""
+
+    event_name = serializers.CharField(max_length=255)
+    external_customer_id = serializers.CharField(max_length=255)
+    event_id = serializers.CharField(
+        max_length=255, required=False, help_text="Your ID for the event; re-sending it is a no-op."
+    )
+    customer_id = serializers.CharField(
+        required=False, help_text="Ignored: the customer is resolved from external_customer_id."
+    )
+    timestamp = serializers.DateTimeField(
+        required=False, help_text="RFC 3339 with an offset; default now; at most 24 h ahead."
+    )
+    source = serializers.CharField(max_length=255, required=False)
+    properties = serializers.DictField(required=False)
+
+
+class BulkIngestEventRequestSerializer(serializers.Serializer):
+    events = IngestEventRequestSerializer(many=True, max_length=MAX_BATCH_SIZE)
+
+
+class IngestEventResponseSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=[Outcome.ACCEPTED, Outcome.DUPLICATE])
+    message = serializers.CharField()
+
+
+class EventResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField()
+    event_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=[outcome.value for outcome in Outcome])
+    field = serializers.CharField(allow_null=True, required=False)
+    reason = serializers.CharField(allow_null=True, required=False)
+
+
+class BulkIngestEventResponseSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    results = EventResultSerializer(many=True)
+
+
+def result_body(result: EventResult) -> dict[str, object]:
+    body: dict[str, object] = {
+        "index": result.index,
+        "event_id": result.event_id,
+        "status": result.outcome.value,
+    }
+    if result.outcome == Outcome.REJECTED:
+        body["field"] = result.field
+        body["reason"] = result.reason
+    return body
+
+
+def bulk_body(report: IngestReport) -> dict[str, object]:
+    accepted = report.count(Outcome.ACCEPTED)
+    duplicates = report.count(Outcome.DUPLICATE)
+    rejected = report.count(Outcome.REJECTED)
+    return {
+        "message": (
+            f"{accepted} accepted, {duplicates} duplicate (not counted again), {rejected} rejected."
+        ),
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "results": [result_body(result) for result in report.results],
+    }

@@ -1,0 +1,113 @@
+"""Turning incoming event payloads into events to store, or reasons to refuse them (pure)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flexprice_site.ids import new_id
+
+MAX_TEXT_LENGTH = 255
+MAX_FUTURE = timedelta(hours=24)
+MAX_BATCH_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    event_id: str
+    event_name: str
+    external_customer_id: str
+    timestamp: datetime
+    source: str
+    properties_json: str  # serialized once here; stored as JSONB
+
+
+@dataclass(frozen=True)
+class Rejection:
+    field: str
+    reason: str
+
+
+def _text(payload: Mapping[str, Any], field: str, *, required: bool) -> str | Rejection:
+    value = payload.get(field)
+    if value is None or value == "":
+        if required:
+            return Rejection(field, f"{field} is required.")
+        return ""
+    if not isinstance(value, str):
+        return Rejection(field, f"{field} must be a string.")
+    if len(value) > MAX_TEXT_LENGTH:
+        return Rejection(field, f"{field} is longer than {MAX_TEXT_LENGTH} characters.")
+    if "\x00" in value:
+        return Rejection(field, f"{field} contains a NUL character.")
+    return value
+
+
+def _timestamp(value: Any, now: datetime) -> datetime | Rejection:
+    if value is None or value == "":
+        return now
+    if not isinstance(value, str):
+        return Rejection("timestamp", "timestamp must be an RFC 3339 string.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return Rejection(
+            "timestamp", f"timestamp {value!r} is not RFC 3339 (e.g. 2026-01-05T09:00:00Z)."
+        )
+    if parsed.tzinfo is None:
+        return Rejection(
+            "timestamp",
+            "timestamp must include a time zone offset (RFC 3339), e.g. 2026-01-05T09:00:00Z.",
+        )
+    parsed = parsed.astimezone(UTC)
+    if parsed > now + MAX_FUTURE:
+        return Rejection("timestamp", "timestamp is more than 24 hours in the future.")
+    return parsed
+
+
+def _properties(value: Any) -> str | Rejection:
+    if value is None:
+        return "{}"
+    if not isinstance(value, dict):
+        return Rejection("properties", "properties must be a JSON object.")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # PostgreSQL's JSONB cannot hold \u0000; refusing it here beats a failed batch later.
+    if "\\u0000" in text:
+        return Rejection("properties", "properties contain a NUL character.")
+    return text
+
+
+def event_from_payload(payload: Any, *, now: datetime) -> NewEvent | Rejection:
+    """Validate one event as sent (Flexprice's fields; `id` is accepted for `event_id`)."""
+    if not isinstance(payload, dict):
+        return Rejection("event", "Each event must be a JSON object.")
+    event_name = _text(payload, "event_name", required=True)
+    if isinstance(event_name, Rejection):
+        return event_name
+    external_customer_id = _text(payload, "external_customer_id", required=True)
+    if isinstance(external_customer_id, Rejection):
+        return external_customer_id
+    id_field = "event_id" if payload.get("event_id") not in (None, "") else "id"
+    event_id = _text(payload, id_field, required=False)
+    if isinstance(event_id, Rejection):
+        return event_id
+    source = _text(payload, "source", required=False)
+    if isinstance(source, Rejection):
+        return source
+    timestamp = _timestamp(payload.get("timestamp"), now)
+    if isinstance(timestamp, Rejection):
+        return timestamp
+    properties_json = _properties(payload.get("properties"))
+    if isinstance(properties_json, Rejection):
+        return properties_json
+    return NewEvent(
+        event_id=event_id or new_id("event"),
+        event_name=event_name,
+        external_customer_id=external_customer_id,
+        timestamp=timestamp,
+        source=source,
+        properties_json=properties_json,
+    )

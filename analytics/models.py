@@ -1,0 +1,50 @@
+"""Usage events as they arrived: the raw facts every usage, cost and margin number comes from."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from flexprice_site.models import Environment, Tenant
+
+
+class Event(models.Model):
+    """One usage event. `(environment, event_id)` is unique: a re-sent event is never stored twice.
+
+    The environment belongs to exactly one tenant, so uniqueness per environment is uniqueness
+    per tenant + environment. Events name their customer by `external_customer_id` and are kept
+    even when no such customer exists yet; usage is looked up by that external ID, so they count
+    as soon as the customer is created. `customer_id` records the customer known at ingest.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    tenant = models.ForeignKey(Tenant, on_delete=models.PROTECT, related_name="+", db_index=False)
+    environment = models.ForeignKey(
+        Environment, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    event_id = models.CharField(max_length=255, help_text="The client's ID, or one we generated.")
+    event_name = models.CharField(max_length=255)
+    external_customer_id = models.CharField(max_length=255)
+    customer_id = models.CharField(max_length=64, blank=True, default="")
+    timestamp = models.DateTimeField(default=timezone.now)
+    source = models.CharField(max_length=255, blank=True, default="")
+    properties = models.JSONField(default=dict, blank=True)
+    ingested_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "event_id"], name="event_unique_id"),
+        ]
+        indexes = [
+            # Metering: one customer's events of one name over a time range.
+            models.Index(
+                fields=["environment", "external_customer_id", "event_name", "timestamp"],
+                name="event_customer_name_time",
+            ),
+            # Tenant-wide metering and the explorer's "newest first" pages.
+            models.Index(fields=["environment", "event_name", "timestamp"], name="event_name_time"),
+            models.Index(fields=["environment", "-timestamp"], name="event_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} {self.event_id} ({self.external_customer_id})"

@@ -1,0 +1,129 @@
+"""Writes for usage events: idempotent ingestion of one event or a batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from django.db import connection
+from django.utils import timezone
+
+from analytics.ingestion import NewEvent, Rejection, event_from_payload
+from costsheets.models import Customer
+from flexprice_site.models import Environment, Status
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class EventResult:
+    index: int
+    event_id: str | None
+    outcome: Outcome
+    field: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    results: tuple[EventResult, ...]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for result in self.results if result.outcome == outcome)
+
+
+# One statement for the whole batch: the unique index decides which events are new, so two
+# identical batches racing each other still store every event once. RETURNING names the rows
+# this statement inserted; every other event of the batch was already there.
+_INSERT_EVENTS = """
+INSERT INTO analytics_event (
+    tenant_id, environment_id, event_id, event_name, external_customer_id, customer_id,
+    timestamp, source, properties, ingested_at
+)
+SELECT %(tenant_id)s, %(environment_id)s, e.event_id, e.event_name, e.external_customer_id,
+       e.customer_id, e.ts, e.source, e.properties::jsonb, %(ingested_at)s
+FROM unnest(
+    %(event_ids)s::text[], %(event_names)s::text[], %(external_customer_ids)s::text[],
+    %(customer_ids)s::text[], %(timestamps)s::timestamptz[], %(sources)s::text[],
+    %(properties)s::text[]
+) AS e(event_id, event_name, external_customer_id, customer_id, ts, source, properties)
+ON CONFLICT (environment_id, event_id) DO NOTHING
+RETURNING event_id
+"""
+
+
+def _customer_ids_by_external_id(
+    environment: Environment, external_ids: set[str]
+) -> dict[str, str]:
+    return dict(
+        Customer.objects.filter(
+            tenant_id=environment.tenant_id,
+            environment=environment,
+            external_customer_id__in=external_ids,
+        )
+        .exclude(status=Status.DELETED)
+        .values_list("external_customer_id", "id")
+    )
+
+
+def _insert(environment: Environment, events: Sequence[NewEvent], now: datetime) -> set[str]:
+    if not events:
+        return set()
+    customers = _customer_ids_by_external_id(
+        environment, {event.external_customer_id for event in events}
+    )
+    params: dict[str, Any] = {
+        "tenant_id": environment.tenant_id,
+        "environment_id": environment.pk,
+        "ingested_at": now,
+        "event_ids": [event.event_id for event in events],
+        "event_names": [event.event_name for event in events],
+        "external_customer_ids": [event.external_customer_id for event in events],
+        "customer_ids": [customers.get(event.external_customer_id, "") for event in events],
+        "timestamps": [event.timestamp for event in events],
+        "sources": [event.source for event in events],
+        "properties": [event.properties_json for event in events],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENTS, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def events_ingest(
+    *, environment: Environment, payloads: Sequence[Any], now: datetime | None = None
+) -> IngestReport:
+    """Store the valid events of a batch once each; report every event's outcome in order.
+
+    Bad events don't stop good ones. An event ID seen earlier in the same batch, or already
+    stored, is a duplicate and changes nothing.
+    """
+    now = now or timezone.now()
+    parsed: list[tuple[int, NewEvent | Rejection]] = [
+        (index, event_from_payload(payload, now=now)) for index, payload in enumerate(payloads)
+    ]
+    first_in_batch: dict[str, int] = {}
+    to_insert: list[NewEvent] = []
+    for index, item in parsed:
+        if isinstance(item, NewEvent) and item.event_id not in first_in_batch:
+            first_in_batch[item.event_id] = index
+            to_insert.append(item)
+    inserted = _insert(environment, to_insert, now)
+
+    results = []
+    for index, item in parsed:
+        if isinstance(item, Rejection):
+            results.append(
+                EventResult(index, None, Outcome.REJECTED, field=item.field, reason=item.reason)
+            )
+        elif first_in_batch[item.event_id] == index and item.event_id in inserted:
+            results.append(EventResult(index, item.event_id, Outcome.ACCEPTED))
+        else:
+            results.append(EventResult(index, item.event_id, Outcome.DUPLICATE))
+    return IngestReport(results=tuple(results))

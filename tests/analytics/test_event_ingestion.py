@@ -1,0 +1,285 @@
+"""Ingesting usage events: validation, idempotency, unknown customers, batches, and races."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.db import connection
+
+from analytics.models import Event
+from flexprice_site.models import Environment
+from tests.conftest import KeyedClient, keyed_client
+from tests.factories import CustomerFactory
+
+NOW = datetime(2026, 1, 10, 12, 0, tzinfo=UTC)
+
+
+def event(event_id: str | None = "evt-1", **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "event_name": "llm_call",
+        "external_customer_id": "acme-1",
+        "timestamp": "2026-01-10T09:30:00+01:00",
+        "source": "api",
+        "properties": {"model": "gpt-4", "tokens": 120, "cached": True},
+    }
+    if event_id is not None:
+        body["event_id"] = event_id
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture(autouse=True)
+def frozen_now():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+class TestOneEvent:
+    def test_an_event_is_stored_as_sent(self, api: KeyedClient) -> None:
+        response = api.client.post("/v1/events", event(), format="json")
+
+        assert response.status_code == 202
+        assert response.json() == {
+            "event_id": "evt-1",
+            "status": "accepted",
+            "message": "Event accepted for processing.",
+        }
+        stored = Event.objects.get()
+        assert (stored.tenant, stored.environment) == (api.tenant, api.environment)
+        assert (stored.event_name, stored.external_customer_id, stored.source) == (
+            "llm_call",
+            "acme-1",
+            "api",
+        )
+        assert stored.timestamp == datetime(2026, 1, 10, 8, 30, tzinfo=UTC)
+        assert stored.properties == {"model": "gpt-4", "tokens": 120, "cached": True}
+        assert stored.ingested_at == NOW
+
+    def test_without_an_id_or_timestamp_one_is_made_and_now_is_used(self, api: KeyedClient) -> None:
+        body = event(event_id=None)
+        del body["timestamp"]
+        response = api.client.post("/v1/events", body, format="json")
+
+        event_id = response.json()["event_id"]
+        assert event_id.startswith("event_")
+        assert Event.objects.get(event_id=event_id).timestamp == NOW
+
+    def test_id_is_accepted_as_the_event_id_too(self, api: KeyedClient) -> None:
+        body = event(event_id=None, id="from-id-field")
+        api.client.post("/v1/events", body, format="json")
+        assert list(Event.objects.values_list("event_id", flat=True)) == ["from-id-field"]
+
+    def test_a_resent_event_is_a_duplicate_and_stored_once(self, api: KeyedClient) -> None:
+        api.client.post("/v1/events", event(), format="json")
+        response = api.client.post("/v1/events", event(properties={"tokens": 999}), format="json")
+
+        assert response.status_code == 202
+        assert response.json()["status"] == "duplicate"
+        assert Event.objects.count() == 1
+        assert Event.objects.get().properties["tokens"] == 120
+
+    def test_the_same_id_in_another_tenant_is_a_different_event(
+        self, api: KeyedClient, other_api: KeyedClient
+    ) -> None:
+        api.client.post("/v1/events", event(), format="json")
+        response = other_api.client.post("/v1/events", event(), format="json")
+
+        assert response.json()["status"] == "accepted"
+        assert Event.objects.filter(event_id="evt-1").count() == 2
+
+    def test_a_known_customer_is_resolved_and_an_unknown_one_is_kept(
+        self, api: KeyedClient, environment: Environment
+    ) -> None:
+        customer = CustomerFactory(environment=environment, external_customer_id="acme-1")
+        api.client.post("/v1/events", event("a"), format="json")
+        api.client.post("/v1/events", event("b", external_customer_id="later-1"), format="json")
+
+        stored = dict(Event.objects.values_list("event_id", "customer_id"))
+        assert stored == {"a": customer.id, "b": ""}
+
+    @pytest.mark.parametrize(
+        ("overrides", "field", "reason"),
+        [
+            ({"event_name": ""}, "event_name", "event_name is required."),
+            (
+                {"external_customer_id": None},
+                "external_customer_id",
+                "external_customer_id is required.",
+            ),
+            ({"event_name": 7}, "event_name", "event_name must be a string."),
+            ({"properties": ["x"]}, "properties", "properties must be a JSON object."),
+            (
+                {"timestamp": "2026-01-10T09:30:00"},
+                "timestamp",
+                "timestamp must include a time zone offset (RFC 3339), e.g. 2026-01-05T09:00:00Z.",
+            ),
+            (
+                {"timestamp": "yesterday"},
+                "timestamp",
+                "timestamp 'yesterday' is not RFC 3339 (e.g. 2026-01-05T09:00:00Z).",
+            ),
+            (
+                {"timestamp": "2026-01-11T12:00:01Z"},
+                "timestamp",
+                "timestamp is more than 24 hours in the future.",
+            ),
+            (
+                {"properties": {"note": "a\u0000b"}},
+                "properties",
+                "properties contain a NUL character.",
+            ),
+            ({"source": "x" * 256}, "source", "source is longer than 255 characters."),
+        ],
+    )
+    def test_an_invalid_event_is_400_naming_the_field_and_nothing_is_stored(
+        self, api: KeyedClient, overrides: dict, field: str, reason: str
+    ) -> None:
+        response = api.client.post("/v1/events", event(**overrides), format="json")
+
+        body = response.json()
+        assert response.status_code == 400
+        assert body["code"] == "validation_error"
+        assert body["message"] == reason
+        assert body["details"] == {field: [reason]}
+        assert Event.objects.count() == 0
+
+    def test_exactly_24_hours_ahead_is_still_accepted(self, api: KeyedClient) -> None:
+        response = api.client.post(
+            "/v1/events", event(timestamp="2026-01-11T12:00:00Z"), format="json"
+        )
+        assert response.json()["status"] == "accepted"
+
+    def test_a_body_that_is_not_an_object_is_400(self, api: KeyedClient) -> None:
+        response = api.client.post("/v1/events", [event()], format="json")
+        assert response.status_code == 400
+        assert Event.objects.count() == 0
+
+
+class TestBulk:
+    def test_each_event_is_reported_in_order_and_good_ones_are_stored(
+        self, api: KeyedClient
+    ) -> None:
+        api.client.post("/v1/events", event("already-here"), format="json")
+        batch = [
+            event("new-1"),
+            event("bad", event_name=""),
+            event("new-1"),  # repeated inside the batch
+            event("already-here"),
+            event("new-2"),
+        ]
+
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        assert response.status_code == 202
+        assert response.json() == {
+            "message": "2 accepted, 2 duplicate (not counted again), 1 rejected.",
+            "accepted": 2,
+            "duplicates": 2,
+            "rejected": 1,
+            "results": [
+                {"index": 0, "event_id": "new-1", "status": "accepted"},
+                {
+                    "index": 1,
+                    "event_id": None,
+                    "status": "rejected",
+                    "field": "event_name",
+                    "reason": "event_name is required.",
+                },
+                {"index": 2, "event_id": "new-1", "status": "duplicate"},
+                {"index": 3, "event_id": "already-here", "status": "duplicate"},
+                {"index": 4, "event_id": "new-2", "status": "accepted"},
+            ],
+        }
+        assert sorted(Event.objects.values_list("event_id", flat=True)) == [
+            "already-here",
+            "new-1",
+            "new-2",
+        ]
+
+    def test_a_batch_of_1000_is_accepted(self, api: KeyedClient) -> None:
+        batch = [event(f"evt-{number}") for number in range(1000)]
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+        assert response.json()["accepted"] == 1000
+        assert Event.objects.count() == 1000
+
+    @pytest.mark.parametrize(
+        "body", [{"events": []}, {"events": "x"}, {}, {"events": [event()] * 1001}]
+    )
+    def test_a_malformed_or_oversized_batch_is_400_and_stores_nothing(
+        self, api: KeyedClient, body: dict
+    ) -> None:
+        response = api.client.post("/v1/events/bulk", body, format="json")
+        assert response.status_code == 400
+        assert response.json()["details"]["events"]
+        assert Event.objects.count() == 0
+
+    def test_a_batch_with_only_bad_events_is_400(self, api: KeyedClient) -> None:
+        batch = [event("a", event_name=""), event("b", properties="x")]
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        body = response.json()
+        assert response.status_code == 400
+        assert [result["field"] for result in body["details"]["results"]] == [
+            "event_name",
+            "properties",
+        ]
+        assert Event.objects.count() == 0
+
+    def test_a_batch_costs_a_fixed_number_of_queries(
+        self, api: KeyedClient, django_assert_max_num_queries
+    ) -> None:
+        batch = [
+            event(f"evt-{number}", external_customer_id=f"c-{number}") for number in range(200)
+        ]
+        api.client.post("/v1/events", event("warm-up"), format="json")
+        # key lookup, customer resolution, one insert (last-used is fresh)
+        with django_assert_max_num_queries(3):
+            api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+        assert Event.objects.count() == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_identical_batches_racing_store_each_event_once(environment: Environment) -> None:
+    batch = {"events": [event(f"race-{number}") for number in range(300)]}
+    clients = [keyed_client(environment) for _ in range(6)]
+    barrier = threading.Barrier(len(clients))
+    accepted: list[int] = []
+    errors: list[BaseException] = []
+
+    def post(client: KeyedClient) -> None:
+        try:
+            barrier.wait()
+            response = client.client.post("/v1/events/bulk", batch, format="json")
+            accepted.append(response.json()["accepted"])
+        except BaseException as error:  # surfaced below; a thread can't fail the test itself
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sum(accepted) == 300
+    assert Event.objects.filter(environment=environment).count() == 300
+    assert Event.objects.values("event_id").distinct().count() == 300
+
+
+def test_prefer_return_minimal_answers_counts_as_strings(api: KeyedClient) -> None:
+    batch = {"events": [event("a"), event("a"), event("b", event_name="")]}
+    response = api.client.post(
+        "/v1/events/bulk", batch, format="json", HTTP_PREFER="return=minimal"
+    )
+    assert response.status_code == 202
+    assert response.json() == {
+        "message": "1 accepted, 1 duplicate (not counted again), 1 rejected.",
+        "accepted": "1",
+        "duplicates": "1",
+        "rejected": "1",
+    }
