@@ -63,7 +63,13 @@ class ApiKeyAdmin(TenantScopedAdmin):
     """Keys are made here and shown once; afterwards only their prefix is visible."""
 
     list_display = ["name", "prefix", "environment", "is_active", "created_at", "last_used_at"]
-    list_filter = [RevokedFilter, "environment", ("created_at", admin.DateFieldListFilter)]
+    # RelatedOnlyFieldListFilter offers only environments that have keys in the (tenant-scoped)
+    # queryset; the plain filter would list every tenant's environments.
+    list_filter = [
+        RevokedFilter,
+        ("environment", admin.RelatedOnlyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["name", "prefix", "id"]
     list_select_related = ["environment", "environment__tenant"]
     actions = ["revoke_keys"]

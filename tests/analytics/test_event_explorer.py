@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from analytics.admin import COUNT_CAP, CappedCountPaginator
+from analytics.admin.events import COUNT_CAP, CappedCountPaginator
 from analytics.models import Event
 from flexprice_site.models import Environment, User
 

@@ -53,6 +53,23 @@ class TestAdminIsolation:
         assert client.get(f"/admin/flexprice_site/apikey/{acme_key.pk}/change/").status_code == 302
         assert ApiKey.objects.get(pk=acme_key.pk).name == "acme-secret-key"
 
+    def test_the_environment_filter_offers_only_their_tenants_environments(
+        self, environment: Environment, other_environment: Environment, globex_staff
+    ) -> None:
+        globex_staging = Environment.objects.create(
+            tenant=other_environment.tenant, name="staging", type="development"
+        )
+        api_key_create(environment=environment, name="acme key")
+        api_key_create(environment=other_environment, name="globex key")
+        api_key_create(environment=globex_staging, name="globex staging key")
+        client, _ = globex_staff
+
+        page = client.get("/admin/flexprice_site/apikey/").content.decode()
+
+        assert f"environment__id__exact={other_environment.pk}" in page
+        assert f"environment__id__exact={globex_staging.pk}" in page
+        assert f"environment__id__exact={environment.pk}" not in page
+
     def test_staff_see_only_their_tenants_environments(
         self, environment: Environment, other_environment: Environment, globex_staff
     ) -> None:
