@@ -157,6 +157,9 @@ class Price(TenantScopedModel):
 
     def __str__(self) -> str:
         label = self.display_name or self.lookup_key or self.id
+        if self.billing_model == "TIERED":
+            # A tiered price's `amount` is unused, so "$0" would mislead.
+            return f"{label}: {self.tier_mode.lower()} tiers in {self.currency.upper()} (TIERED)"
         return f"{label}: {self.display_amount} ({self.billing_model})"
 
     @property
