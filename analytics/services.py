@@ -41,21 +41,30 @@ class IngestReport:
 
 # One statement for the whole batch: the unique index decides which events are new, so two
 # identical batches racing each other still store every event once. RETURNING names the rows
-# this statement inserted; every other event of the batch was already there.
+# this statement inserted; every other event of the batch was already there. The same statement
+# puts each new event in the rollup backlog, so no event is ever stored without being either in
+# the backlog or in the rollups (docs/metering.md, "Rollups").
 _INSERT_EVENTS = """
-INSERT INTO analytics_event (
-    tenant_id, environment_id, event_id, event_name, external_customer_id, customer_id,
-    timestamp, source, properties, ingested_at
+WITH inserted AS (
+    INSERT INTO analytics_event (
+        tenant_id, environment_id, event_id, event_name, external_customer_id, customer_id,
+        timestamp, source, properties, ingested_at
+    )
+    SELECT %(tenant_id)s, %(environment_id)s, e.event_id, e.event_name, e.external_customer_id,
+           e.customer_id, e.ts, e.source, e.properties::jsonb, %(ingested_at)s
+    FROM unnest(
+        %(event_ids)s::text[], %(event_names)s::text[], %(external_customer_ids)s::text[],
+        %(customer_ids)s::text[], %(timestamps)s::timestamptz[], %(sources)s::text[],
+        %(properties)s::text[]
+    ) AS e(event_id, event_name, external_customer_id, customer_id, ts, source, properties)
+    ON CONFLICT (environment_id, event_id) DO NOTHING
+    RETURNING id, event_id
+),
+backlog AS (
+    INSERT INTO analytics_eventbacklog (event_id, environment_id)
+    SELECT id, %(environment_id)s FROM inserted
 )
-SELECT %(tenant_id)s, %(environment_id)s, e.event_id, e.event_name, e.external_customer_id,
-       e.customer_id, e.ts, e.source, e.properties::jsonb, %(ingested_at)s
-FROM unnest(
-    %(event_ids)s::text[], %(event_names)s::text[], %(external_customer_ids)s::text[],
-    %(customer_ids)s::text[], %(timestamps)s::timestamptz[], %(sources)s::text[],
-    %(properties)s::text[]
-) AS e(event_id, event_name, external_customer_id, customer_id, ts, source, properties)
-ON CONFLICT (environment_id, event_id) DO NOTHING
-RETURNING event_id
+SELECT event_id FROM inserted
 """
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -51,3 +53,49 @@ def api(environment: Environment) -> KeyedClient:
 def other_api(other_environment: Environment) -> KeyedClient:
     """The API as a different tenant (Globex / production)."""
     return keyed_client(other_environment)
+
+
+@pytest.fixture(autouse=True)
+def _rollup_rebuilds_stay_in_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Meter changes committed by a test must not leave rebuild messages in the real broker.
+
+    Tests that check what is enqueued patch `delay` again with a recorder of their own.
+    """
+    monkeypatch.setattr("analytics.tasks.rollup_rebuild.delay", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
+def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A Chromium page (Playwright's sync API) for tests marked `browser`."""
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium not installed: apt-get install chromium (make test does)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # alongside it are still synchronous ones.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(30_000)
+            yield page
+        finally:
+            browser.close()
+            # Inside sync_playwright the test runs in a greenlet with its own context, and so
+            # with its own database connection; close it, or the test database can't be dropped.
+            connections.close_all()
+
+
+@pytest.fixture
+def sdk(live_server: Any, transactional_db: None) -> Iterator[Any]:
+    """The official `flexprice` Python SDK against a live server, as tenant Acme / production."""
+    from flexprice import Flexprice
+
+    environment = environment_get_or_create(tenant_name="Acme", environment_name="production")
+    key = api_key_create(environment=environment, name="sdk").raw_key
+    with Flexprice(server_url=f"{live_server.url}/v1", api_key_auth=key) as client:
+        yield client

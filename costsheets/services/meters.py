@@ -53,6 +53,17 @@ FEATURE_UPDATABLE = frozenset(
 )
 
 
+def _rollups_follow(meter: Meter) -> None:
+    """Keep the meter's usage rollups in step with its settings: analytics rebuilds them in the
+    background when a setting that decides what counts changes (docs/metering.md, "Rollups")."""
+    # Imported here: analytics builds on the catalogue and imports it at load time, so the
+    # catalogue reaches into analytics only when a meter is saved (no import cycle).
+    from analytics.rollups.services import rollup_state_sync
+
+    rollup_state_sync(meter=meter)
+
+
+@transaction.atomic
 def meter_create(
     *,
     environment: Environment,
@@ -86,13 +97,16 @@ def meter_create(
     coerce_decimals(meter)
     raise_if_errors(meter_errors(meter))
     save_checked(meter)
+    _rollups_follow(meter)
     return meter
 
 
+@transaction.atomic
 def meter_update(*, meter: Meter, data: Mapping[str, Any], actor: str = "") -> Meter:
     update_fields = apply_changes(meter, data, allowed=METER_UPDATABLE, actor=actor)
     raise_if_errors(meter_errors(meter))
     save_checked(meter, update_fields=update_fields)
+    _rollups_follow(meter)
     return meter
 
 
@@ -113,6 +127,7 @@ def meter_delete(*, meter: Meter, actor: str = "") -> Meter:
             details={"meter": meter.pk},
         )
     soft_delete(meter, actor=actor)
+    _rollups_follow(meter)
     return meter
 
 

@@ -1,0 +1,256 @@
+"""meter_usage: meters' usage over a range, per window and per group, computed in PostgreSQL.
+
+One statement per meter; Python only reads its aggregated rows (a row per window, bucket and
+group, never per event), finishes AVG and WEIGHTED_SUM divisions in Decimal and sorts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection
+
+from analytics.metering.partials import raw_partials_sql
+from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
+from analytics.metering.sql import SqlParams
+from analytics.metering.statements import Layout, layout_for, usage_statement
+from analytics.metering.windows import window_boundaries
+from costsheets.models import AggregationType
+from costsheets.pricing import ratio
+
+if TYPE_CHECKING:
+    from costsheets.models import Meter
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Sums of a few thousand bucket values stay exact well within 100 significant digits.
+_EXACT = Context(prec=100, rounding=ROUND_HALF_UP)
+
+
+def epoch_seconds(moment: datetime) -> Decimal:
+    """Seconds since 1970 with microseconds, exactly as PostgreSQL's extract(epoch …)."""
+    delta = moment - EPOCH
+    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
+
+
+def plain(value: Decimal) -> Decimal:
+    """The same number without trailing zeros and without an exponent: 1.50 → 1.5, 1E+2 → 100."""
+    digits = max(len(value.as_tuple().digits), value.adjusted() + 1) + 2
+    with localcontext(Context(prec=max(digits, 28))):
+        normalized = value.normalize()
+        if normalized.as_tuple().exponent > 0:  # type: ignore[operator]
+            normalized = normalized.quantize(Decimal(1))
+    return normalized.copy_abs() if normalized.is_zero() else normalized
+
+
+def _value(
+    kind: str, event_count: int, measures: Sequence[Any], *, start: datetime, end: datetime
+) -> Decimal | None:
+    """A window's (or the total's) value from its aggregated components (MEASURES order)."""
+    if kind == AggregationType.COUNT:
+        return Decimal(event_count)
+    if kind == AggregationType.COUNT_UNIQUE:
+        return Decimal(measures[0])
+    if not measures[0]:  # no event carried a value
+        return None
+    if kind == AggregationType.AVG:
+        return plain(ratio(measures[1], Decimal(measures[0])))
+    if kind == AggregationType.WEIGHTED_SUM:
+        value_sum, value_time_sum = measures[1], measures[2]
+        end_seconds, start_seconds = epoch_seconds(end), epoch_seconds(start)
+        with localcontext(_EXACT):
+            weighted = end_seconds * value_sum - value_time_sum
+            return plain(ratio(weighted, end_seconds - start_seconds))
+    return plain(measures[1])
+
+
+@dataclass
+class _Series:
+    group: tuple[str | None, ...]
+    total: Decimal | None = None
+    event_count: int = 0
+    buckets: list[Bucket] = field(default_factory=list)
+    points: dict[int, _Point] = field(default_factory=dict)
+
+
+@dataclass
+class _Point:
+    value: Decimal | None = None
+    event_count: int = 0
+    buckets: list[Bucket] = field(default_factory=list)
+
+
+def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
+    if value is None:
+        return total
+    return value if total is None else total + value
+
+
+def _read_plain(
+    query: UsageQuery, meter: Meter, layout: Layout, rows: list[tuple]
+) -> dict[tuple, _Series]:
+    """Rows of a non-bucketed statement: per group, the total row and one row per window."""
+    width = len(layout.group_columns)
+    windows = layout.windows
+    series: dict[tuple, _Series] = {}
+    for row in rows:
+        group, rest = tuple(row[:width]), row[width:]
+        item = series.setdefault(group, _Series(group))
+        if windows is None:
+            window, is_total, (event_count, *measures) = None, True, rest
+        else:
+            window, is_total, event_count, *measures = rest
+        event_count = int(event_count)
+        if is_total:
+            item.event_count = event_count
+            item.total = _value(
+                meter.aggregation_type, event_count, measures, start=query.start, end=query.end
+            )
+        else:
+            assert windows is not None
+            start, end = max(windows[window - 1], query.start), min(windows[window], query.end)
+            value = _value(meter.aggregation_type, event_count, measures, start=start, end=end)
+            item.points[window] = _Point(value=value, event_count=event_count)
+    return series
+
+
+def _read_bucketed(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
+    """Rows of a bucketed statement: whole buckets make the total, their parts in each window
+    (the whole bucket when it lies inside one) make the points."""
+    width = len(layout.group_columns)
+    assert layout.buckets is not None
+    series: dict[tuple, _Series] = {}
+    for row in rows:
+        group, rest = tuple(row[:width]), row[width:]
+        item = series.setdefault(group, _Series(group))
+        if layout.windows is None:
+            group_value, bucket, window, whole = rest[0], rest[1], None, True
+            event_count, value_count, value = rest[2:]
+        else:
+            group_value, bucket, window, whole, event_count, value_count, value = rest
+        piece = (
+            Bucket(start=layout.buckets[bucket - 1], group_value=group_value, value=plain(value))
+            if value_count
+            else None
+        )
+        target = item if whole else item.points.setdefault(window, _Point())
+        target.event_count += int(event_count)
+        if piece is not None:
+            target.buckets.append(piece)
+            if whole:
+                item.total = _add(item.total, piece.value)
+            else:
+                target.value = _add(target.value, piece.value)  # type: ignore[union-attr]
+    return series
+
+
+def _bucket_order(bucket: Bucket) -> tuple:
+    return (bucket.start, bucket.group_value is not None, bucket.group_value or "")
+
+
+def _group_order(item: _Series) -> tuple:
+    return tuple((value is not None, value or "") for value in item.group)
+
+
+def _run(
+    query: UsageQuery, meter: Meter, layout: Layout, sql: str, params: SqlParams
+) -> list[UsageSeries]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params.values)
+        rows = cursor.fetchall()
+    with localcontext(_EXACT):
+        if layout.buckets is not None:
+            built = _read_bucketed(layout, rows)
+        else:
+            built = _read_plain(query, meter, layout, rows)
+    result = []
+    for item in sorted(built.values(), key=_group_order):
+        points = tuple(
+            UsagePoint(
+                timestamp=layout.windows[window - 1],  # type: ignore[index]
+                value=None if point.value is None else plain(point.value),
+                event_count=point.event_count,
+                buckets=tuple(sorted(point.buckets, key=_bucket_order)),
+            )
+            for window, point in sorted(item.points.items())
+        )
+        result.append(
+            UsageSeries(
+                meter_id=meter.pk,
+                group=dict(zip(query.group_by, item.group, strict=True)),
+                total=None if item.total is None else plain(item.total),
+                event_count=item.event_count,
+                points=points,
+                buckets=tuple(sorted(item.buckets, key=_bucket_order)),
+            )
+        )
+    return result
+
+
+def _windows(query: UsageQuery) -> tuple[datetime, ...] | None:
+    if query.window_size is None:
+        return None
+    return window_boundaries(
+        query.window_size,
+        start=query.start,
+        end=query.end,
+        time_zone=query.zone,
+        billing_anchor=query.billing_anchor,
+    )
+
+
+def usage_from_partials(
+    query: UsageQuery,
+    meter: Meter,
+    *,
+    partials_sql: str,
+    params: SqlParams,
+    windows: tuple[datetime, ...] | None = None,
+) -> list[UsageSeries]:
+    """`meter`'s usage series from any relation of partial rows (see partials.PARTIAL_COLUMNS).
+
+    `partials_sql` is a SELECT whose placeholders are in `params`; it must already apply
+    every filter of `query` (time range, customers, sources, meter filters). `windows` are
+    the query's window boundaries when the caller has them already.
+    """
+    if windows is None:
+        windows = _windows(query)
+    layout = layout_for(query, meter, windows)
+    sql = usage_statement(meter=meter, layout=layout, partials_sql=partials_sql, params=params)
+    return _run(query, meter, layout, sql, params)
+
+
+def meter_usage(query: UsageQuery) -> list[UsageSeries]:
+    """Usage of each meter of `query`, one series per (meter, group values) with events.
+
+    Series come in the order of `query.meters`, then of group values (None first).
+    """
+    if query.external_customer_ids == () or query.sources == ():
+        return []
+    windows = _windows(query)
+    series: list[UsageSeries] = []
+    for meter in query.meters:
+        params = SqlParams()
+        partials_sql = _partials_sql(query, meter, params, windows)
+        series.extend(
+            usage_from_partials(
+                query, meter, partials_sql=partials_sql, params=params, windows=windows
+            )
+        )
+    return series
+
+
+# --- Rollup seam (owned by analytics/rollups; see docs/metering.md, "Rollups") ---------------
+def _partials_sql(
+    query: UsageQuery, meter: Meter, params: SqlParams, windows: tuple[datetime, ...] | None
+) -> str:
+    """The meter's partials: rollup rows for the whole hours when they answer exactly (the
+    rollups decide, and check the meter's rollup state inside the statement), else raw events."""
+    # Imported here: the rollups build their SQL from this package's fragments.
+    from analytics.rollups.selectors import rollup_partials_sql
+
+    rolled_up = rollup_partials_sql(query, meter, params, windows=windows)
+    return rolled_up if rolled_up is not None else raw_partials_sql(query, meter, params)

@@ -1,0 +1,229 @@
+"""Reads over the rollups: which meters they can answer for, their partials, and the backlog."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from analytics.metering.partials import raw_partials_sql
+from analytics.metering.query import UsageQuery
+from analytics.metering.sql import SqlParams
+from analytics.metering.statements import is_bucketed
+from analytics.metering.windows import MINUTES, window_boundaries
+from analytics.rollups.models import RollupStatus
+from analytics.rollups.sql import BACKLOG_EVENTS, event_partials_sql, partial_columns
+from costsheets.models import AggregationType, Meter
+from flexprice_site.models import Status, Tenant
+
+_HOUR = timedelta(hours=1)
+_NO_TIME = timedelta(0)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def meter_config_fingerprint(meter: Meter) -> str:
+    """A hash of every meter setting that changes which events count or what they count.
+
+    Two meters with the same fingerprint give the same rollup rows from the same events.
+    """
+    multiplier = meter.aggregation_multiplier
+    if multiplier is not None:
+        # 2, "2.0" and 2.000000000000 (as read back from the column) are one multiplier.
+        multiplier = format(Decimal(str(multiplier)).normalize(), "f")
+    counted = {
+        "event_name": meter.event_name,
+        "type": meter.aggregation_type,
+        "field": meter.aggregation_field,
+        "expression": meter.aggregation_expression,
+        "multiplier": multiplier,
+        "bucket_size": meter.bucket_size,
+        "group_by": meter.aggregation_group_by,
+        "filters": meter.filters,
+    }
+    text = json.dumps(counted, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def meter_has_rollups(meter: Meter) -> bool:
+    """Whether the meter is kept in rollups at all.
+
+    COUNT_UNIQUE needs the distinct values themselves, which an hourly row cannot hold, so it is
+    always answered from raw events; a deleted meter is never asked for.
+    """
+    return meter.status != Status.DELETED and meter.aggregation_type != AggregationType.COUNT_UNIQUE
+
+
+@dataclass(frozen=True)
+class BacklogSummary:
+    events: int
+    oldest_ingested_at: datetime | None
+
+
+def backlog_summary(*, tenant: Tenant | None = None) -> BacklogSummary:
+    """Events stored but not yet rolled up (of one tenant, or of all).
+
+    The backlog holds a few seconds of ingestion, so counting it is cheap.
+    """
+    sql = (
+        "SELECT count(*), min(e.ingested_at) FROM analytics_eventbacklog b "
+        "JOIN analytics_event e ON e.id = b.event_id"
+    )
+    params: list[str] = []
+    if tenant is not None:
+        sql += " WHERE e.tenant_id = %s"
+        params.append(tenant.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        count, oldest = cursor.fetchone()
+    return BacklogSummary(events=count, oldest_ingested_at=oldest)
+
+
+# --- Rollups answering a usage query -----------------------------------------------------------
+
+
+def _floor_hour(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(moment: datetime) -> datetime:
+    floor = _floor_hour(moment)
+    return floor if floor == moment else floor + _HOUR
+
+
+def _on_whole_hours(boundaries: Sequence[datetime], start: datetime, end: datetime) -> bool:
+    """Every boundary strictly inside (start, end) starts a UTC hour, so that each rollup hour
+    falls in one window (or bucket) as a whole."""
+    return all(
+        (moment - _EPOCH) % _HOUR == _NO_TIME for moment in boundaries if start < moment < end
+    )
+
+
+@dataclass(frozen=True)
+class RollupSpan:
+    """The whole UTC hours [start, end) of a query that rollup rows answer; the rest of the
+    range (before the first whole hour, after the last) comes from raw events."""
+
+    start: datetime
+    end: datetime
+
+
+def rollup_span(
+    query: UsageQuery, meter: Meter, *, windows: Sequence[datetime] | None
+) -> RollupSpan | None:
+    """The part of the query that rollups can answer exactly, or None to use raw events only.
+
+    Rollup rows hold per hour what the engine needs for every aggregation but COUNT_UNIQUE,
+    per customer, source and the meter's group value, so they can't serve request
+    property filters, grouping by properties, buckets shorter than an hour, or windows and
+    buckets that cut an hour (a time zone with a half-hour offset). The state is checked in
+    the statement itself (see rollup_partials_sql).
+    """
+    if not settings.ROLLUP_QUERIES or not meter_has_rollups(meter):
+        return None
+    if query.property_filters or not set(query.group_by) <= {"source", "customer"}:
+        return None
+    if meter.bucket_size in MINUTES and MINUTES[meter.bucket_size] < 60:
+        return None
+    span = RollupSpan(start=_ceil_hour(query.start), end=_floor_hour(query.end))
+    if span.start >= span.end:
+        return None
+    if windows is not None and not _on_whole_hours(windows, query.start, query.end):
+        return None
+    if is_bucketed(meter):
+        buckets = window_boundaries(
+            meter.bucket_size,
+            start=query.start,
+            end=query.end,
+            time_zone=query.zone,
+            billing_anchor=query.billing_anchor,
+        )
+        if not _on_whole_hours(buckets, query.start, query.end):
+            return None
+    return span
+
+
+# A rollup row read as a partial row (the engine's PARTIAL_COLUMNS, in order).
+_ROLLUP_AS_PARTIALS = (
+    "r.external_customer_id AS customer, r.source, r.group_value, r.hour AS ts, r.event_count, "
+    "r.value_count, r.value_sum, r.value_max, r.value_time_sum, r.latest_ts, r.latest_ingested, "
+    "r.latest_id, r.latest_value"
+)
+
+
+def _select(columns: str, relation: str, conditions: Sequence[str]) -> str:
+    """SELECT text from our own fragments; every value in them is a placeholder."""
+    return f"SELECT {columns} FROM {relation} WHERE {' AND '.join(conditions)}"  # noqa: S608
+
+
+def rollup_partials_sql(
+    query: UsageQuery, meter: Meter, params: SqlParams, *, windows: Sequence[datetime] | None
+) -> str | None:
+    """The engine's partials for `meter` with the query's whole hours read from rollups.
+
+    One relation, read in one snapshot: if the meter's rollups are ready (and were built from
+    its current settings), raw events before the first and after the last whole hour, plus
+    the rollup rows of the whole hours, plus the events of those hours still in the backlog
+    (stored, not yet rolled up: the job moves an event from the backlog to the rollups in
+    one transaction, so each is counted once); otherwise raw events for the whole range.
+    PostgreSQL evaluates the state check once and skips the branches it rules out. None when
+    rollups can't answer this query at all (rollup_span).
+    """
+    span = rollup_span(query, meter, windows=windows)
+    if span is None:
+        return None
+    state = _select(
+        "1",
+        "analytics_meterrollupstate AS s",
+        [
+            f"s.meter_id = {params.add(meter.pk)}",
+            f"s.status = {params.add(RollupStatus.READY.value)}",
+            f"s.config_fingerprint = {params.add(meter_config_fingerprint(meter))}",
+        ],
+    )
+    ready = "(SELECT ready FROM rollup_state)"
+    columns = partial_columns("p")
+    # The fallback is a CTE of its own: PostgreSQL runs it only if the gate lets a row through,
+    # so when the rollups are ready it never starts (nor launches parallel workers for it).
+    fallback = raw_partials_sql(query, meter, params)
+    branches = [_select(columns, "raw_events AS p", [f"NOT {ready}"])]
+    if query.start < span.start:
+        edge = f"({raw_partials_sql(query, meter, params, end=span.start)}) AS p"
+        branches.append(_select(columns, edge, [ready]))
+    if span.end < query.end:
+        edge = f"({raw_partials_sql(query, meter, params, start=span.end)}) AS p"
+        branches.append(_select(columns, edge, [ready]))
+
+    rollups = [
+        ready,
+        f"r.meter_id = {params.add(meter.pk)}",
+        f"r.hour >= {params.add(span.start)}",
+        f"r.hour < {params.add(span.end)}",
+    ]
+    environment = params.add(meter.environment_id)
+    events = [
+        f"b.environment_id = {environment}",
+        f"e.environment_id = {environment}",
+        f"e.timestamp >= {params.add(span.start)}",
+        f"e.timestamp < {params.add(span.end)}",
+    ]
+    if query.external_customer_ids is not None:
+        customers = params.add(list(query.external_customer_ids))
+        rollups.append(f"r.external_customer_id = ANY({customers}::text[])")
+        events.append(f"e.external_customer_id = ANY({customers}::text[])")
+    if query.sources is not None:
+        sources = params.add(list(query.sources))
+        rollups.append(f"r.source = ANY({sources}::text[])")
+        events.append(f"e.source = ANY({sources}::text[])")
+    branches.append(_select(_ROLLUP_AS_PARTIALS, "analytics_usagerollup AS r", rollups))
+    backlog = event_partials_sql(meter, params, events=BACKLOG_EVENTS, conditions=events)
+    branches.append(_select(columns, f"({backlog}) AS p", [ready]))
+    return (
+        f"WITH rollup_state AS MATERIALIZED (SELECT EXISTS ({state}) AS ready),\n"
+        f"raw_events AS MATERIALIZED (\n{fallback}\n)\n" + "\nUNION ALL\n".join(branches)
+    )

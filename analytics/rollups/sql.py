@@ -1,0 +1,164 @@
+"""The rollups' SQL: a meter's events as partial rows, hourly rows made of them, and the merge.
+
+A meter's event predicate, quantity and group value come from the metering engine's own
+fragment builders, so an event counts in a rollup row exactly as it counts from raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from analytics.metering.partials import PARTIAL_COLUMNS, meter_filters, quantity_sql
+from analytics.metering.sql import SqlParams, canonical_text_sql, filter_sql
+from costsheets.models import Meter
+
+# Key and measure columns of analytics_usagerollup, in the order the SELECTs below produce them.
+KEY_COLUMNS = ("meter_id", "external_customer_id", "hour", "source", "group_value")
+MEASURE_COLUMNS = (
+    "event_count",
+    "value_count",
+    "value_sum",
+    "value_max",
+    "value_time_sum",
+    "latest_ts",
+    "latest_ingested",
+    "latest_id",
+    "latest_value",
+)
+_COLUMN_LIST = f"({', '.join((*KEY_COLUMNS, *MEASURE_COLUMNS))})"
+
+# Backlog events joined to their rows: the events stored but not yet in the rollups.
+BACKLOG_EVENTS = "analytics_eventbacklog AS b JOIN analytics_event AS e ON e.id = b.event_id"
+_NOT_IN_BACKLOG = "NOT EXISTS (SELECT 1 FROM analytics_eventbacklog b WHERE b.event_id = e.id)"
+
+
+def group_value_sql(meter: Meter, params: SqlParams) -> str:
+    """The meter's group value of an event: as the engine's raw partials compute it."""
+    if meter.bucket_size and meter.aggregation_group_by:
+        return canonical_text_sql(meter.aggregation_group_by, params)
+    return "NULL::text"
+
+
+def event_partials_sql(
+    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
+) -> str:
+    """SELECT of one partial row (PARTIAL_COLUMNS) per event of the meter, from `events` (a
+    FROM clause naming the event row `e`), that passes `conditions` and the meter's name and
+    filters. The same columns as the engine's raw partials, for any set of events."""
+    where = [f"e.event_name = {params.add(meter.event_name)}", *conditions]
+    where += [filter_sql(name, values, params) for name, values in meter_filters(meter)]
+    conditions_sql = "\n  AND ".join(where)
+    return f"""SELECT e.external_customer_id AS customer,
+       e.source AS source,
+       {group_value_sql(meter, params)} AS group_value,
+       e.timestamp AS ts,
+       1::bigint AS event_count,
+       (CASE WHEN v.quantity IS NULL THEN 0 ELSE 1 END)::bigint AS value_count,
+       v.quantity AS value_sum,
+       v.quantity AS value_max,
+       v.quantity * extract(epoch FROM e.timestamp) AS value_time_sum,
+       e.timestamp AS latest_ts,
+       e.ingested_at AS latest_ingested,
+       e.id AS latest_id,
+       v.quantity AS latest_value
+FROM {events}
+CROSS JOIN LATERAL (SELECT {quantity_sql(meter, params)} AS quantity OFFSET 0) AS v
+WHERE {conditions_sql}"""  # noqa: S608 - placeholders and our own fragments only
+
+
+def _latest(column: str) -> str:
+    # The measure of the latest partial that carries a value (the one LATEST reports).
+    return (
+        f"(array_agg({column} ORDER BY latest_ts DESC, latest_ingested DESC, latest_id DESC) "
+        f"FILTER (WHERE latest_value IS NOT NULL))[1]"
+    )
+
+
+def meter_rows_sql(
+    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
+) -> str:
+    """SELECT of the meter's rollup rows (KEY_COLUMNS + MEASURE_COLUMNS): its partials over
+    `events` (see event_partials_sql) combined per UTC hour, customer, source and group."""
+    partials = event_partials_sql(meter, params, events=events, conditions=conditions)
+    return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
+       customer,
+       date_trunc('hour', ts, 'UTC') AS hour,
+       source,
+       group_value,
+       sum(event_count)::bigint,
+       sum(value_count)::bigint,
+       sum(value_sum),
+       max(value_max),
+       sum(value_time_sum),
+       {_latest("latest_ts")},
+       {_latest("latest_ingested")},
+       {_latest("latest_id")},
+       {_latest("latest_value")}
+FROM (
+{partials}
+) AS partials
+GROUP BY 1, 2, 3, 4, 5"""  # noqa: S608 - placeholders and our own fragments only
+
+
+def _merge(column: str) -> str:
+    """How an existing row (`r`) takes in a new row's measure (`EXCLUDED`)."""
+    new, old = f"EXCLUDED.{column}", f"r.{column}"
+    if column in ("event_count", "value_count"):
+        return f"{old} + {new}"
+    if column in ("value_sum", "value_time_sum"):
+        # NULL is "no value yet", not zero: the sum of what is there.
+        return f"coalesce({old} + {new}, {old}, {new})"
+    if column == "value_max":
+        return f"greatest({old}, {new})"  # GREATEST skips NULLs
+    newer = (
+        "EXCLUDED.latest_value IS NOT NULL AND (r.latest_value IS NULL OR "
+        "(EXCLUDED.latest_ts, EXCLUDED.latest_ingested, EXCLUDED.latest_id) > "
+        "(r.latest_ts, r.latest_ingested, r.latest_id))"
+    )
+    return f"CASE WHEN {newer} THEN {new} ELSE {old} END"
+
+
+def upsert_events(
+    *, meters: Sequence[Meter], event_ids: Sequence[int]
+) -> tuple[str, dict[str, Any]]:
+    """One statement adding the events `event_ids` to the rollups of every meter in `meters`
+    (all of one environment), merging into the rows already there."""
+    params = SqlParams()
+    batch = f"""WITH batch AS MATERIALIZED (
+    SELECT id, event_name, external_customer_id, source, timestamp, ingested_at, properties
+    FROM analytics_event
+    WHERE id = ANY({params.add(list(event_ids))}::bigint[])
+)"""  # noqa: S608 - placeholders only
+    selects = "\nUNION ALL\n".join(
+        meter_rows_sql(meter, params, events="batch AS e", conditions=()) for meter in meters
+    )
+    updates = ",\n    ".join(f"{column} = {_merge(column)}" for column in MEASURE_COLUMNS)
+    statement = f"""{batch}
+INSERT INTO analytics_usagerollup AS r {_COLUMN_LIST}
+{selects}
+ON CONFLICT ({", ".join(KEY_COLUMNS)}) DO UPDATE SET
+    {updates}"""
+    return statement, params.values
+
+
+def insert_day(
+    *, meter: Meter, day_start: datetime, day_end: datetime
+) -> tuple[str, dict[str, Any]]:
+    """The meter's rollup rows of one day, from its stored events that have left the backlog
+    (those still in it are added by the backlog job, which sees this meter as building)."""
+    params = SqlParams()
+    conditions = [
+        f"e.environment_id = {params.add(meter.environment_id)}",
+        f"e.timestamp >= {params.add(day_start)}",
+        f"e.timestamp < {params.add(day_end)}",
+        _NOT_IN_BACKLOG,
+    ]
+    rows = meter_rows_sql(meter, params, events="analytics_event AS e", conditions=conditions)
+    return f"INSERT INTO analytics_usagerollup {_COLUMN_LIST}\n{rows}", params.values
+
+
+def partial_columns(alias: str) -> str:
+    """`alias.customer, alias.source, …`: the partial columns, in the engine's order."""
+    return ", ".join(f"{alias}.{column}" for column in PARTIAL_COLUMNS)
