@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format venv clean-var chromium
+.PHONY: run test lint format venv clean-var chromium bench
 
 venv: $(STAMP)
 
@@ -37,6 +37,17 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The benchmark (bench/README.md): `make bench`, or e.g. `make bench ARGS="--events 1000000"`.
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat bench/requirements.txt | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP) bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	rm -f $(VENV)/.bench-installed-*
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(ARGS)
 
 # Deletes the embedded database, broker queue, mail and demo credentials.
 clean-var:
