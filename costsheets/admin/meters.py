@@ -8,8 +8,11 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.forms import ModelForm
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
+from analytics.admin.rollups import meter_rollup_status
+from analytics.usage.charts import meter_usage_chart
 from costsheets.admin.base import (
     RECORD_FIELDSET,
     CatalogueAdmin,
@@ -95,9 +98,37 @@ class MeterForm(CatalogueForm):
         return meter_errors(self.instance)
 
 
+def usage_chart_context(meter: Meter) -> dict[str, Any]:
+    """The meter's usage chart for the template: the table's text and the chart's data."""
+    chart = meter_usage_chart(meter=meter, now=timezone.now())
+    return {
+        "chart": chart,
+        "total_usage": format_decimal(chart.total_usage),
+        "customers": [
+            {
+                "external_customer_id": customer.external_customer_id,
+                "usage": format_decimal(customer.usage),
+                "event_count": customer.event_count,
+                "revenue": format_decimal(customer.revenue),
+                "currency": customer.currency.upper(),
+            }
+            for customer in chart.top_customers
+        ],
+        "data": {
+            "labels": [day.date().isoformat() for day, _, _ in chart.days],
+            "usage": [format_decimal(usage) for _, usage, _ in chart.days],
+            "events": [events for _, _, events in chart.days],
+            "customers": [customer.external_customer_id for customer in chart.top_customers],
+            "customer_usage": [format_decimal(customer.usage) for customer in chart.top_customers],
+        },
+    }
+
+
 @admin.register(Meter)
 class MeterAdmin(CatalogueAdmin):
     form = MeterForm
+    # The usage chart (last 30 days, top customers) above the form.
+    change_form_template = "admin/costsheets/meter/change_form.html"
     updatable_fields = METER_UPDATABLE
     list_display = [
         "name",
@@ -137,11 +168,30 @@ class MeterAdmin(CatalogueAdmin):
         ),
         (None, {"fields": ["filters", "reset_usage"]}),
         ("More", {"classes": ["collapse"], "fields": ["environment", "metadata", "status"]}),
+        # Owned by analytics/rollups: whether usage of this meter is served from rollups yet.
+        ("Usage rollups", {"fields": ["rollup_status"]}),
         RECORD_FIELDSET,
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return [*super().get_readonly_fields(request, obj), "status"]
+        return [*super().get_readonly_fields(request, obj), "status", "rollup_status"]
+
+    @admin.display(description="rollup status")
+    def rollup_status(self, meter: Meter) -> str:
+        return meter_rollup_status(meter)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Meter | None = None,
+    ) -> HttpResponse:
+        if change and obj is not None and request.method == "GET":
+            context["usage_chart"] = usage_chart_context(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="aggregation", ordering="aggregation_type")
     def aggregation_summary(self, meter: Meter) -> str:

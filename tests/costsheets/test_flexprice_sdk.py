@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from flexprice import Flexprice, models
-from pytest_django.live_server_helper import LiveServer
-
-from flexprice_site.services import api_key_create, environment_get_or_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def sdk(live_server: LiveServer, transactional_db: None) -> Iterator[Flexprice]:
-    environment = environment_get_or_create(tenant_name="Acme", environment_name="production")
-    key = api_key_create(environment=environment, name="sdk").raw_key
-    with Flexprice(server_url=f"{live_server.url}/v1", api_key_auth=key) as client:
-        yield client
 
 
 def test_the_sdk_drives_the_catalogue(sdk: Flexprice) -> None:

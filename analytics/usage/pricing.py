@@ -1,0 +1,297 @@
+"""Pure pricing of metered usage with a line item's price and commitment (SPEC §4), per point."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
+from typing import Protocol
+
+from costsheets.pricing import (
+    ONE,
+    ZERO,
+    Commitment,
+    CommitmentResult,
+    PriceTerms,
+    apply_commitment,
+    commitment_money,
+    cost,
+    currency_precision,
+    round_money,
+)
+
+# Sums of unrounded charges stay exact (as in costsheets.pricing): 100 digits hold any of them.
+EXACT_CONTEXT = Context(prec=100, rounding=ROUND_HALF_UP)
+
+
+class BucketLike(Protocol):
+    """One bucket of a bucketed meter: its start, the meter's group value, its value."""
+
+    @property
+    def start(self) -> datetime: ...
+
+    @property
+    def value(self) -> Decimal | None: ...
+
+
+class PointLike(Protocol):
+    @property
+    def timestamp(self) -> datetime: ...
+
+    @property
+    def value(self) -> Decimal | None: ...
+
+    @property
+    def buckets(self) -> Sequence[BucketLike]: ...
+
+
+class SeriesLike(Protocol):
+    """What the metering engine's `UsageSeries` gives pricing: a total, points and buckets."""
+
+    @property
+    def total(self) -> Decimal | None: ...
+
+    @property
+    def points(self) -> Sequence[PointLike]: ...
+
+    @property
+    def buckets(self) -> Sequence[BucketLike]: ...
+
+
+@dataclass(frozen=True)
+class PricedPoint:
+    """A point's money: its cost (rounded) and, for windowed commitments, its split."""
+
+    timestamp: datetime
+    cost: Decimal
+    commitment: CommitmentResult | None = None
+
+
+@dataclass(frozen=True)
+class PricedUsage:
+    """A series' money. `total_cost` is what is charged (commitment applied), rounded to the
+    currency; `commitment` is the rounded split of it (charge = utilized + overage + true_up)."""
+
+    total_cost: Decimal
+    usage_charge: Decimal
+    commitment: CommitmentResult | None
+    points: tuple[PricedPoint, ...]
+
+
+def priceable(quantity: Decimal | None) -> Decimal:
+    """A usage number as a price sees it: no value is 0, and so is a negative total (a SUM of
+    corrections), since a price charges for use and never pays out."""
+    if quantity is None or quantity < ZERO:
+        return ZERO
+    return quantity
+
+
+def price_usage(
+    series: SeriesLike,
+    *,
+    terms: PriceTerms,
+    bucketed: bool,
+    commitment: Commitment | None = None,
+    windowed: bool = False,
+) -> PricedUsage:
+    """Price a usage series (SPEC §4).
+
+    Ordinary meters: the price applies to the whole-period total; each point is priced on its
+    own. Bucketed meters: tiers apply per bucket (per bucket and group value), a point costs the
+    sum of its buckets. A commitment applies once to the period's charge, or — `windowed`, on
+    bucketed meters — to each bucket window on its own, every point carrying its windows' split.
+    """
+    currency = terms.currency
+    if bucketed and commitment is not None and windowed:
+        return _windowed(series, terms=terms, commitment=commitment)
+    price = _Memo(terms)
+    if bucketed:
+        usage_charge = _sum(price(bucket.value) for bucket in series.buckets)
+        points = tuple(
+            PricedPoint(
+                timestamp=point.timestamp,
+                cost=round_money(_sum(price(bucket.value) for bucket in point.buckets), currency),
+            )
+            for point in series.points
+        )
+    else:
+        usage_charge = price(series.total)
+        points = tuple(
+            PricedPoint(timestamp=point.timestamp, cost=round_money(price(point.value), currency))
+            for point in series.points
+        )
+    if commitment is None:
+        return PricedUsage(
+            total_cost=round_money(usage_charge, currency),
+            usage_charge=round_money(usage_charge, currency),
+            commitment=None,
+            points=points,
+        )
+    result = apply_commitment(
+        usage_charge,
+        commitment_money(terms, commitment),
+        overage_factor=commitment.overage_factor,
+        true_up_enabled=commitment.true_up_enabled,
+    )
+    rounded = round_split(result, currency)
+    return PricedUsage(
+        total_cost=rounded.charge,
+        usage_charge=rounded.usage_charge,
+        commitment=rounded,
+        points=points,
+    )
+
+
+class _Memo:
+    """`cost(terms, quantity)` remembered per quantity: a month of hourly points repeats the
+    same few quantities, and every `cost` call checks the terms again."""
+
+    def __init__(self, terms: PriceTerms) -> None:
+        self.terms = terms
+        self.known: dict[Decimal, Decimal] = {}
+
+    def __call__(self, quantity: Decimal | None) -> Decimal:
+        quantity = priceable(quantity)
+        charge = self.known.get(quantity)
+        if charge is None:
+            charge = self.known[quantity] = cost(self.terms, quantity)
+        return charge
+
+
+def _windowed(series: SeriesLike, *, terms: PriceTerms, commitment: Commitment) -> PricedUsage:
+    """A commitment applied to every bucket window on its own. A window's charge is the cost of
+    its buckets (one per group value of the meter's group_by), tiers applied to each."""
+    currency = terms.currency
+    committed = commitment_money(terms, commitment)
+    charges: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
+    price = _Memo(terms)
+    with localcontext(EXACT_CONTEXT):
+        for bucket in series.buckets:
+            charges[bucket.start] += price(bucket.value)
+    results = {
+        start: apply_commitment(
+            charge,
+            committed,
+            overage_factor=commitment.overage_factor,
+            true_up_enabled=commitment.true_up_enabled,
+        )
+        for start, charge in charges.items()
+    }
+    points = []
+    for point in series.points:
+        starts = {bucket.start for bucket in point.buckets}
+        window_results = [results[start] for start in sorted(starts) if start in results]
+        point_result = round_split(sum_results(window_results), currency)
+        points.append(
+            PricedPoint(
+                timestamp=point.timestamp, cost=point_result.charge, commitment=point_result
+            )
+        )
+    total = round_split(sum_results(results.values()), currency)
+    return PricedUsage(
+        total_cost=total.charge,
+        usage_charge=total.usage_charge,
+        commitment=total,
+        points=tuple(points),
+    )
+
+
+def round_split(result: CommitmentResult, currency: str) -> CommitmentResult:
+    """Round a commitment split for reporting, keeping charge = utilized + overage + true_up.
+
+    Unlike `costsheets.pricing.round_commitment_result` it holds for sums of windows too, where
+    overage and true-up are both present: each part is rounded on its own and the rounding
+    difference goes to the larger of overage and true-up (utilized when both are 0).
+    """
+    charge = round_money(result.charge, currency)
+    parts = {
+        name: round_money(getattr(result, name), currency)
+        for name in ("utilized", "overage", "true_up")
+    }
+    with localcontext(EXACT_CONTEXT):
+        difference = charge - sum(parts.values(), ZERO)
+    if not difference.is_zero():
+        absorbing = max(("overage", "true_up"), key=lambda name: abs(getattr(result, name)))
+        if getattr(result, absorbing).is_zero():
+            absorbing = "utilized"
+        parts[absorbing] += difference
+    return CommitmentResult(
+        charge=charge,
+        usage_charge=round_money(result.usage_charge, currency),
+        commitment=round_money(result.commitment, currency),
+        **parts,
+    )
+
+
+def sum_results(results: Iterable[CommitmentResult]) -> CommitmentResult:
+    """The field-by-field sum of commitment results (all zero for none)."""
+    totals = dict.fromkeys(
+        ("charge", "usage_charge", "commitment", "utilized", "overage", "true_up"), ZERO
+    )
+    with localcontext(EXACT_CONTEXT):
+        for result in results:
+            for name in totals:
+                totals[name] += getattr(result, name)
+    return CommitmentResult(**totals)
+
+
+def _sum(amounts: Iterable[Decimal]) -> Decimal:
+    with localcontext(EXACT_CONTEXT):
+        return sum(amounts, ZERO)
+
+
+def allocate(amount: Decimal, weights: Sequence[Decimal], currency: str) -> list[Decimal]:
+    """Split a rounded amount into shares proportional to `weights`, each rounded to the
+    currency, adding up to the amount exactly (largest remainder; earlier shares win ties).
+    Weights that are all 0 share equally."""
+    if not weights:
+        return []
+    if sum(weights, ZERO) <= ZERO:
+        weights = [ONE] * len(weights)
+    quantum = ONE.scaleb(-currency_precision(currency))
+    with localcontext(EXACT_CONTEXT):
+        total_weight = sum(weights, ZERO)
+        exact = [amount * weight / total_weight for weight in weights]
+        shares = [share.quantize(quantum, rounding=ROUND_FLOOR) for share in exact]
+        left = int((amount - sum(shares, ZERO)) / quantum)
+        order = sorted(range(len(shares)), key=lambda index: (shares[index] - exact[index], index))
+        for index in order[:left]:
+            shares[index] += quantum
+    return shares
+
+
+def allocate_split(
+    result: CommitmentResult, weights: Sequence[Decimal], currency: str
+) -> list[CommitmentResult]:
+    """Split a rounded commitment result into shares proportional to `weights`, every share
+    keeping charge = utilized + overage + true_up and the shares adding up to the whole.
+
+    The charge, the utilized amount and the true-up are split on their own; a share's overage
+    takes the rest. Should that rest be negative for a share (rounding went opposite ways),
+    every part is split on its own instead and the charge is their sum.
+    """
+    shares = {
+        name: allocate(getattr(result, name), weights, currency)
+        for name in ("charge", "utilized", "true_up", "usage_charge", "commitment")
+    }
+    with localcontext(EXACT_CONTEXT):
+        shares["overage"] = [
+            charge - utilized - true_up
+            for charge, utilized, true_up in zip(
+                shares["charge"], shares["utilized"], shares["true_up"], strict=True
+            )
+        ]
+        if any(overage < ZERO for overage in shares["overage"]):
+            shares["overage"] = allocate(result.overage, weights, currency)
+            shares["charge"] = [
+                utilized + overage + true_up
+                for utilized, overage, true_up in zip(
+                    shares["utilized"], shares["overage"], shares["true_up"], strict=True
+                )
+            ]
+    return [
+        CommitmentResult(**{name: values[index] for name, values in shares.items()})
+        for index in range(len(weights))
+    ]
