@@ -38,8 +38,9 @@ urlpatterns = [
         name="redoc",
     ),
     path("v1/", include("flexprice_site.api.urls")),
-    path("v1/", include("costsheets.api.urls")),
+    # Before the catalogue's: its `costs/<id>` would otherwise take `costs/analytics-v2`.
     path("v1/", include("analytics.api.urls")),
+    path("v1/", include("costsheets.api.urls")),
     # Must stay last: unknown /v1/ routes answer 404 in the API's error body, whatever the method.
     re_path(r"^v1/", api_not_found),
 ]

@@ -1,0 +1,25 @@
+"""Cost and margin analytics: costsheet prices times usage, against revenue (SPEC §6)."""
+
+from analytics.costs.results import (
+    CostAnalytics,
+    CostItem,
+    CustomerMargin,
+    CustomerMeterMargin,
+    MeterMargin,
+    PeriodAmount,
+    PeriodMargin,
+    RevenueItem,
+)
+from analytics.costs.selectors import cost_analytics
+
+__all__ = [
+    "CostAnalytics",
+    "CostItem",
+    "CustomerMargin",
+    "CustomerMeterMargin",
+    "MeterMargin",
+    "PeriodAmount",
+    "PeriodMargin",
+    "RevenueItem",
+    "cost_analytics",
+]
