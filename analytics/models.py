@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from analytics.reports.models import ReportRun, ReportSchedule  # noqa: F401
+from analytics.rollups.models import EventBacklog, MeterRollupState, UsageRollup  # noqa: F401
 from flexprice_site.models import Environment, Tenant
 
 

@@ -1,3 +1,3 @@
 """The analytics admin: one module per screen, registered on import."""
 
-from analytics.admin import events  # noqa: F401
+from analytics.admin import dashboard, events, reports, rollups  # noqa: F401

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from analytics.demo import demo_events_seed
+from analytics.reports.demo import demo_reports_seed
 from costsheets.demo import catalogue_seed
 from flexprice_site.demo import demo_tenant_seed
 
@@ -23,10 +25,15 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         environment, credentials = demo_tenant_seed(base_url=options["base_url"])
         catalogue = catalogue_seed(environment=environment)
+        events = demo_events_seed(environment=environment)
+        reports = demo_reports_seed(environment=environment)
         self.stdout.write(
             f"Demo tenant '{credentials.tenant}' / environment '{credentials.environment}'\n"
             f"  admin:    {credentials.admin_url}\n"
             f"  login:    {credentials.username} / {credentials.password}\n"
             f"  API key:  {credentials.api_key}\n"
-            "  catalogue:\n" + "".join(f"    {line}\n" for line in catalogue.lines())
+            "  catalogue:\n"
+            + "".join(
+                f"    {line}\n" for line in [*catalogue.lines(), events.line(), reports.line()]
+            )
         )
