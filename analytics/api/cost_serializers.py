@@ -19,7 +19,7 @@ from analytics.api.request_fields import (
     check_range,
 )
 from analytics.costs import CostAnalytics, CostItem
-from costsheets.api.common import EnumField, StrictStringField
+from costsheets.api.common import EnumField, KnownKeysOnlyMixin, StrictStringField
 from costsheets.api.prices import PriceSerializer
 from costsheets.api.serializers import MeterSerializer
 from costsheets.models import Meter, Price, WindowSize
@@ -43,7 +43,9 @@ class CostAnalyticsQuestion:
 
 # drf-spectacular adds "Request": the schema shows the seed's GetCostAnalyticsRequest.
 @extend_schema_serializer(component_name="GetCostAnalytics")
-class CostAnalyticsRequestSerializer(ScopeValidationMixin, serializers.Serializer):
+class CostAnalyticsRequestSerializer(
+    KnownKeysOnlyMixin, ScopeValidationMixin, serializers.Serializer
+):
     """Whose cost and revenue, over which range. Every field is optional: the default is every
     customer over the last 7 days, priced with the active costsheet."""
 

@@ -27,7 +27,7 @@ from analytics.usage.types import (
     group_key_error,
 )
 from costsheets.api.catalogues import PlanSerializer
-from costsheets.api.common import EnumField, StrictStringField
+from costsheets.api.common import EnumField, KnownKeysOnlyMixin, StrictStringField
 from costsheets.api.prices import PriceSerializer
 from costsheets.api.serializers import (
     FeatureSerializer,
@@ -45,7 +45,9 @@ DISPLAY_PLACES = Decimal("0.01")
 
 
 @extend_schema_serializer(component_name="GetUsageAnalytics")
-class UsageAnalyticsRequestSerializer(ScopeValidationMixin, serializers.Serializer):
+class UsageAnalyticsRequestSerializer(
+    KnownKeysOnlyMixin, ScopeValidationMixin, serializers.Serializer
+):
     """Which usage to report, for whom, and how to slice it. Every field is optional: the
     default is every metered feature of every customer over the last 7 days, without points."""
 

@@ -167,6 +167,26 @@ def refuse_fields(data: Any, refused: Mapping[str, str]) -> None:
         raise serializers.ValidationError(errors)
 
 
+class KnownKeysOnlyMixin:
+    """400 for body keys the request does not have. On a query body, an unknown key is most
+    often a misspelt filter, and ignoring it would answer a wider question than was asked.
+    `key_hints` says where a key that belongs elsewhere goes."""
+
+    key_hints: Mapping[str, str] = {}
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = [key for key in data if key not in self.fields]  # type: ignore[attr-defined]
+            if unknown:
+                raise serializers.ValidationError(
+                    {
+                        key: [self.key_hints.get(key, "Not a field of this request.")]
+                        for key in unknown
+                    }
+                )
+        return super().to_internal_value(data)  # type: ignore[misc]
+
+
 class EnumField(serializers.ChoiceField):
     """A choice among the values of a TextChoices (or of named fixed values).
 

@@ -11,7 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from costsheets.api.catalogues import CostsheetSerializer
-from costsheets.api.common import CatalogueAPIView, EnumField, StrictStringField
+from costsheets.api.common import (
+    CatalogueAPIView,
+    EnumField,
+    KnownKeysOnlyMixin,
+    StrictStringField,
+)
 from costsheets.api.filters import (
     DATA_TYPES,
     DATE_OPERATORS,
@@ -179,7 +184,7 @@ SPELLINGS = {
 }
 
 
-class CostsheetSearchSerializer(serializers.Serializer):
+class CostsheetSearchSerializer(KnownKeysOnlyMixin, serializers.Serializer):
     """The search body. Each camelCase key may also be sent in snake_case (not both).
 
     `tenantID` / `environmentID` may only name the API key's own tenant and environment: the
@@ -202,6 +207,11 @@ class CostsheetSearchSerializer(serializers.Serializer):
     environment_id = StrictStringField(required=False, allow_blank=True)
     tenantID = StrictStringField(required=False, allow_blank=True)
     tenant_id = StrictStringField(required=False, allow_blank=True)
+
+    key_hints = {
+        key: f'Give {key} inside queryFilter: {{"queryFilter": {{"{key}": …}}}}.'
+        for key in ("expand", "limit", "offset", "order")
+    }
 
     def validate(self, attrs: dict[str, Any]) -> CostsheetSearch:
         self._check_scope(attrs)
