@@ -170,7 +170,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery. Without CELERY_BROKER_URL, kombu's filesystem transport under var/ needs no server.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://"
+# "localhost" only names the machine: kombu warns on every connection when the host is left out.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "filesystem://localhost//"
 _broker_folder = VAR_DIR / "broker"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for _sub in ("queue", "processed", "control"):
