@@ -80,6 +80,17 @@ def _value(
     return measures[1]
 
 
+# Types whose window value is the statement's second measure as it comes (None without values).
+_AS_REPORTED = frozenset(
+    {
+        AggregationType.SUM,
+        AggregationType.SUM_WITH_MULTIPLIER,
+        AggregationType.MAX,
+        AggregationType.LATEST,
+    }
+)
+
+
 @dataclass
 class _Series:
     group: tuple[str | None, ...]
@@ -115,6 +126,7 @@ def _read_plain(
     windows = layout.windows
     kind = meter.aggregation_type
     timed = kind == AggregationType.WEIGHTED_SUM
+    as_reported = kind in _AS_REPORTED
     series: dict[tuple, _Series] = {}
     start, end = query.start, query.end
     for row in rows:
@@ -133,7 +145,9 @@ def _read_plain(
             continue
         assert windows is not None
         timestamp = windows[window - 1]
-        if timed and measures[0]:
+        if as_reported:
+            value = measures[1] if measures[0] else None
+        elif timed and measures[0]:
             value = _weighted_sum(measures, max(timestamp, start), min(windows[window], end))
         elif timed:
             value = None  # no event carried a value
