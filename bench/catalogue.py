@@ -50,9 +50,11 @@ def _customers(environment: Any, spec: DatasetSpec, extra: tuple[str, ...] = ())
 
 def _meters(environment: Any) -> dict[str, Any]:
     from costsheets.models import Meter
-    from costsheets.services import meter_create
+    from costsheets.services import meter_create, meter_update
     from flexprice_site.models import Status
 
+    # Apps without the setting answer property filters from raw events; the bench still runs.
+    keeps_properties = any(field.name == "rollup_properties" for field in Meter._meta.fields)
     meters = {}
     for key, spec in METERS.items():
         meter = (
@@ -70,6 +72,11 @@ def _meters(environment: Any) -> dict[str, Any]:
                 aggregation_type=spec.aggregation_type,
                 aggregation_field=spec.field,
                 actor=ACTOR,
+            )
+        if keeps_properties and list(meter.rollup_properties) != list(spec.rollup_properties):
+            # A changed setting makes the meter's rollups pending; the load phase rebuilds them.
+            meter = meter_update(
+                meter=meter, data={"rollup_properties": list(spec.rollup_properties)}, actor=ACTOR
             )
         meters[key] = meter
     return meters

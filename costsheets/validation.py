@@ -52,6 +52,11 @@ Errors = dict[str, str]
 # Event property names end up as JSON keys in metering SQL; they are always passed as query
 # parameters, and this whitelist keeps them to names a person would recognise in a report.
 PROPERTY_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,254}")
+# Properties kept in rollups follow the metering engine's stricter rule for property names in
+# group_by (analytics.metering.query.GROUP_BY_PROPERTY_PATTERN), so that every property a
+# query can group by can be kept, and no name can be kept that a query could not name.
+ROLLUP_PROPERTY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+MAX_ROLLUP_PROPERTIES = 3
 
 EXPRESSION_TYPES = (
     AggregationType.SUM,
@@ -163,6 +168,28 @@ def filters_errors(filters: object) -> Errors:
     return {}
 
 
+def rollup_properties_errors(properties: object) -> Errors:
+    """A meter's rollup_properties: up to MAX_ROLLUP_PROPERTIES distinct property names."""
+    if not isinstance(properties, list | tuple) or not all(
+        isinstance(name, str) for name in properties
+    ):
+        return {"rollup_properties": "Give a list of property names."}
+    if len(properties) > MAX_ROLLUP_PROPERTIES:
+        return {
+            "rollup_properties": f"Keep at most {MAX_ROLLUP_PROPERTIES} properties in rollups: "
+            "each one multiplies the meter's rollup rows by its number of values."
+        }
+    for name in properties:
+        if ROLLUP_PROPERTY_PATTERN.fullmatch(name) is None:
+            return {
+                "rollup_properties": f"“{name}” can't be kept in rollups. Use a letter or _ "
+                "first, then letters, digits, _, - and . (up to 64 characters)."
+            }
+    if len(set(properties)) != len(properties):
+        return {"rollup_properties": "A property is named twice."}
+    return {}
+
+
 def meter_errors(meter: Meter) -> Errors:
     errors: Errors = {}
     if not meter.name.strip():
@@ -173,6 +200,7 @@ def meter_errors(meter: Meter) -> Errors:
         _choice_errors("reset_usage", meter.reset_usage, ResetUsage, "a usage reset option")
     )
     errors.update(filters_errors(meter.filters))
+    errors.update(rollup_properties_errors(meter.rollup_properties))
     kind = meter.aggregation_type
     if kind not in AggregationType.values:
         errors.update(

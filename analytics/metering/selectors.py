@@ -38,18 +38,35 @@ def epoch_seconds(moment: datetime) -> Decimal:
 
 def plain(value: Decimal) -> Decimal:
     """The same number without trailing zeros and without an exponent: 1.50 → 1.5, 1E+2 → 100."""
-    digits = max(len(value.as_tuple().digits), value.adjusted() + 1) + 2
-    with localcontext(Context(prec=max(digits, 28))):
+    sign, digits, exponent = value.as_tuple()
+    # Most numbers are plain already (the statement trims them): return those as they are.
+    if exponent == 0 and not (sign and digits == (0,)):
+        return value
+    if isinstance(exponent, int) and exponent < 0 and digits[-1] != 0:
+        return value
+    size = max(len(digits), value.adjusted() + 1) + 2
+    with localcontext(Context(prec=max(size, 28))):
         normalized = value.normalize()
         if normalized.as_tuple().exponent > 0:  # type: ignore[operator]
             normalized = normalized.quantize(Decimal(1))
     return normalized.copy_abs() if normalized.is_zero() else normalized
 
 
+def _weighted_sum(measures: Sequence[Any], start: datetime, end: datetime) -> Decimal:
+    value_sum, value_time_sum = measures[1], measures[2]
+    end_seconds, start_seconds = epoch_seconds(end), epoch_seconds(start)
+    with localcontext(_EXACT):
+        weighted = end_seconds * value_sum - value_time_sum
+        return plain(ratio(weighted, end_seconds - start_seconds))
+
+
 def _value(
     kind: str, event_count: int, measures: Sequence[Any], *, start: datetime, end: datetime
 ) -> Decimal | None:
-    """A window's (or the total's) value from its aggregated components (MEASURES order)."""
+    """A window's (or the total's) value from its aggregated components (MEASURES order).
+
+    SUM, MAX and LATEST values arrive plain from the statement; only quotients are rewritten.
+    """
     if kind == AggregationType.COUNT:
         return Decimal(event_count)
     if kind == AggregationType.COUNT_UNIQUE:
@@ -59,12 +76,19 @@ def _value(
     if kind == AggregationType.AVG:
         return plain(ratio(measures[1], Decimal(measures[0])))
     if kind == AggregationType.WEIGHTED_SUM:
-        value_sum, value_time_sum = measures[1], measures[2]
-        end_seconds, start_seconds = epoch_seconds(end), epoch_seconds(start)
-        with localcontext(_EXACT):
-            weighted = end_seconds * value_sum - value_time_sum
-            return plain(ratio(weighted, end_seconds - start_seconds))
-    return plain(measures[1])
+        return _weighted_sum(measures, start, end)
+    return measures[1]
+
+
+# Types whose window value is the statement's second measure as it comes (None without values).
+_AS_REPORTED = frozenset(
+    {
+        AggregationType.SUM,
+        AggregationType.SUM_WITH_MULTIPLIER,
+        AggregationType.MAX,
+        AggregationType.LATEST,
+    }
+)
 
 
 @dataclass
@@ -73,7 +97,8 @@ class _Series:
     total: Decimal | None = None
     event_count: int = 0
     buckets: list[Bucket] = field(default_factory=list)
-    points: dict[int, _Point] = field(default_factory=dict)
+    # Window number → its point: finished UsagePoints (plain meters) or _Points (bucketed).
+    points: dict[int, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -92,28 +117,43 @@ def _add(total: Decimal | None, value: Decimal | None) -> Decimal | None:
 def _read_plain(
     query: UsageQuery, meter: Meter, layout: Layout, rows: list[tuple]
 ) -> dict[tuple, _Series]:
-    """Rows of a non-bucketed statement: per group, the total row and one row per window."""
+    """Rows of a non-bucketed statement: per group, the total row and one row per window.
+
+    Points are finished here, once each: a window's value needs its start and end only for
+    WEIGHTED_SUM, so the other types skip that arithmetic.
+    """
     width = len(layout.group_columns)
     windows = layout.windows
+    kind = meter.aggregation_type
+    timed = kind == AggregationType.WEIGHTED_SUM
+    as_reported = kind in _AS_REPORTED
     series: dict[tuple, _Series] = {}
+    start, end = query.start, query.end
     for row in rows:
-        group, rest = tuple(row[:width]), row[width:]
-        item = series.setdefault(group, _Series(group))
+        group = row[:width]
+        item = series.get(group)
+        if item is None:
+            item = series[group] = _Series(group)
         if windows is None:
-            window, is_total, (event_count, *measures) = None, True, rest
+            window, is_total, event_count, measures = None, True, row[width], row[width + 1 :]
         else:
-            window, is_total, event_count, *measures = rest
-        event_count = int(event_count)
+            window, is_total, event_count = row[width], row[width + 1], row[width + 2]
+            measures = row[width + 3 :]
         if is_total:
             item.event_count = event_count
-            item.total = _value(
-                meter.aggregation_type, event_count, measures, start=query.start, end=query.end
-            )
+            item.total = _value(kind, event_count, measures, start=start, end=end)
+            continue
+        assert windows is not None
+        timestamp = windows[window - 1]
+        if as_reported:
+            value = measures[1] if measures[0] else None
+        elif timed and measures[0]:
+            value = _weighted_sum(measures, max(timestamp, start), min(windows[window], end))
+        elif timed:
+            value = None  # no event carried a value
         else:
-            assert windows is not None
-            start, end = max(windows[window - 1], query.start), min(windows[window], query.end)
-            value = _value(meter.aggregation_type, event_count, measures, start=start, end=end)
-            item.points[window] = _Point(value=value, event_count=event_count)
+            value = _value(kind, event_count, measures, start=start, end=end)
+        item.points[window] = UsagePoint(timestamp=timestamp, value=value, event_count=event_count)
     return series
 
 
@@ -132,12 +172,12 @@ def _read_bucketed(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
         else:
             group_value, bucket, window, whole, event_count, value_count, value = rest
         piece = (
-            Bucket(start=layout.buckets[bucket - 1], group_value=group_value, value=plain(value))
+            Bucket(start=layout.buckets[bucket - 1], group_value=group_value, value=value)
             if value_count
             else None
         )
         target = item if whole else item.points.setdefault(window, _Point())
-        target.event_count += int(event_count)
+        target.event_count += event_count
         if piece is not None:
             target.buckets.append(piece)
             if whole:
@@ -155,33 +195,44 @@ def _group_order(item: _Series) -> tuple:
     return tuple((value is not None, value or "") for value in item.group)
 
 
+def _bucketed_points(layout: Layout, item: _Series) -> tuple[UsagePoint, ...]:
+    """A bucketed series' points: each window's Σ of its bucket parts, made plain."""
+    return tuple(
+        UsagePoint(
+            timestamp=layout.windows[window - 1],  # type: ignore[index]
+            value=None if point.value is None else plain(point.value),
+            event_count=point.event_count,
+            buckets=tuple(sorted(point.buckets, key=_bucket_order)),
+        )
+        for window, point in sorted(item.points.items())
+    )
+
+
 def _run(
     query: UsageQuery, meter: Meter, layout: Layout, sql: str, params: SqlParams
 ) -> list[UsageSeries]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params.values)
         rows = cursor.fetchall()
+    bucketed = layout.buckets is not None
     with localcontext(_EXACT):
-        if layout.buckets is not None:
+        if bucketed:
             built = _read_bucketed(layout, rows)
         else:
             built = _read_plain(query, meter, layout, rows)
     result = []
     for item in sorted(built.values(), key=_group_order):
-        points = tuple(
-            UsagePoint(
-                timestamp=layout.windows[window - 1],  # type: ignore[index]
-                value=None if point.value is None else plain(point.value),
-                event_count=point.event_count,
-                buckets=tuple(sorted(point.buckets, key=_bucket_order)),
-            )
-            for window, point in sorted(item.points.items())
-        )
+        if bucketed:
+            points = _bucketed_points(layout, item)
+            total = None if item.total is None else plain(item.total)
+        else:
+            points = tuple(point for _, point in sorted(item.points.items()))
+            total = item.total
         result.append(
             UsageSeries(
                 meter_id=meter.pk,
                 group=dict(zip(query.group_by, item.group, strict=True)),
-                total=None if item.total is None else plain(item.total),
+                total=total,
                 event_count=item.event_count,
                 points=points,
                 buckets=tuple(sorted(item.buckets, key=_bucket_order)),

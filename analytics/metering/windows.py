@@ -71,6 +71,7 @@ def _sub_day(
     last_day = _local_date(end, zone) + timedelta(days=1)
     _check_count(((last_day - first_day).days + 1) * per_day, size)
     step = timedelta(minutes=minutes)
+    offsets = [step * index for index in range(per_day)]
     boundaries: list[datetime] = []
     day = first_day
     while day <= last_day:
@@ -81,10 +82,10 @@ def _sub_day(
             day_start.astimezone(zone).utcoffset() == day_end.astimezone(zone).utcoffset()
         ):
             # No clock change today: the round wall times are evenly spaced instants.
-            boundaries.extend(day_start + step * index for index in range(per_day))
+            boundaries.extend([day_start + offset for offset in offsets])
         else:
-            for index in range(per_day):
-                boundaries.extend(_instants_of_wall_time(midnight + step * index, zone))
+            for offset in offsets:
+                boundaries.extend(_instants_of_wall_time(midnight + offset, zone))
         day += timedelta(days=1)
     return boundaries
 

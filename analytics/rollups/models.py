@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 
@@ -82,6 +83,11 @@ class UsageRollup(models.Model):
     # group_by only); NULL without one, or for events that lack the property, exactly as in
     # the engine's raw partials (an empty string is a value of its own).
     group_value = models.TextField(null=True, blank=True)  # noqa: DJ001
+    # The canonical strings of the meter's rollup_properties, in the meter's order (an empty
+    # array without any); an element is NULL when the event lacks that property, exactly as
+    # the raw path's canonical value, so a filter fails and a group is None alike. Arrays
+    # compare NULL elements as equal, so such events share one row.
+    property_values = ArrayField(models.TextField(), default=list, blank=True)
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
     event_count = models.BigIntegerField(default=0)
     value_count = models.BigIntegerField(default=0)
@@ -99,7 +105,14 @@ class UsageRollup(models.Model):
         constraints = [
             # Leads with (meter, customer, hour): one customer's usage over a time range.
             models.UniqueConstraint(
-                fields=["meter", "external_customer_id", "hour", "source", "group_value"],
+                fields=[
+                    "meter",
+                    "external_customer_id",
+                    "hour",
+                    "source",
+                    "group_value",
+                    "property_values",
+                ],
                 name="rollup_unique_key",
                 # NULL group values are one group, and ON CONFLICT must find their row.
                 nulls_distinct=False,

@@ -12,8 +12,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from analytics.metering.partials import raw_partials_sql
-from analytics.metering.query import UsageQuery
+from analytics.metering.partials import property_column, raw_partials_sql
+from analytics.metering.query import UsageQuery, group_by_property
 from analytics.metering.sql import SqlParams
 from analytics.metering.statements import is_bucketed
 from analytics.metering.windows import MINUTES, window_boundaries
@@ -46,6 +46,10 @@ def meter_config_fingerprint(meter: Meter) -> str:
         "group_by": meter.aggregation_group_by,
         "filters": meter.filters,
     }
+    if meter.rollup_properties:
+        # Only when set: meters without kept properties keep the fingerprint (and the rows)
+        # they had before the setting existed.
+        counted["rollup_properties"] = list(meter.rollup_properties)
     text = json.dumps(counted, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -104,6 +108,20 @@ def _on_whole_hours(boundaries: Sequence[datetime], start: datetime, end: dateti
     )
 
 
+def query_properties(query: UsageQuery) -> list[str]:
+    """The event properties a query filters on or groups by."""
+    grouped = [name for key in query.group_by if (name := group_by_property(key)) is not None]
+    return [*query.property_filters, *grouped]
+
+
+def _kept_value(meter: Meter, name: str, alias: str) -> str:
+    """A kept property's canonical value in a rollup row (or a backlog partial) `alias`.
+
+    The position is an integer we compute from the meter's own list, never user text.
+    """
+    return f"{alias}.property_values[{meter.rollup_properties.index(name) + 1}]"
+
+
 @dataclass(frozen=True)
 class RollupSpan:
     """The whole UTC hours [start, end) of a query that rollup rows answer; the rest of the
@@ -119,14 +137,15 @@ def rollup_span(
     """The part of the query that rollups can answer exactly, or None to use raw events only.
 
     Rollup rows hold per hour what the engine needs for every aggregation but COUNT_UNIQUE,
-    per customer, source and the meter's group value, so they can't serve request
-    property filters, grouping by properties, buckets shorter than an hour, or windows and
-    buckets that cut an hour (a time zone with a half-hour offset). The state is checked in
-    the statement itself (see rollup_partials_sql).
+    per customer, source, the meter's group value and the values of the meter's
+    rollup_properties, so they can't serve filters on or grouping by other properties,
+    buckets shorter than an hour, or windows and buckets that cut an hour (a time zone with
+    a half-hour offset). The state is checked in the statement itself (see
+    rollup_partials_sql).
     """
     if not settings.ROLLUP_QUERIES or not meter_has_rollups(meter):
         return None
-    if query.property_filters or not set(query.group_by) <= {"source", "customer"}:
+    if not all(name in meter.rollup_properties for name in query_properties(query)):
         return None
     if meter.bucket_size in MINUTES and MINUTES[meter.bucket_size] < 60:
         return None
@@ -187,7 +206,15 @@ def rollup_partials_sql(
         ],
     )
     ready = "(SELECT ready FROM rollup_state)"
-    columns = partial_columns("p")
+    # The partials also carry a column per group_by property (partials.property_column), in
+    # every branch alike: raw events compute it, rollup and backlog rows read it from their
+    # property values.
+    grouped = [
+        (property_column(index), name)
+        for index, key in enumerate(query.group_by)
+        if (name := group_by_property(key)) is not None
+    ]
+    columns = ", ".join([partial_columns("p"), *(f"p.{column}" for column, _ in grouped)])
     # The fallback is a CTE of its own: PostgreSQL runs it only if the gate lets a row through,
     # so when the rollups are ready it never starts (nor launches parallel workers for it).
     fallback = raw_partials_sql(query, meter, params)
@@ -220,9 +247,20 @@ def rollup_partials_sql(
         sources = params.add(list(query.sources))
         rollups.append(f"r.source = ANY({sources}::text[])")
         events.append(f"e.source = ANY({sources}::text[])")
-    branches.append(_select(_ROLLUP_AS_PARTIALS, "analytics_usagerollup AS r", rollups))
+    backlog_conditions = [ready]
+    for name, values in query.property_filters.items():
+        texts = params.add([str(value) for value in values])
+        rollups.append(f"{_kept_value(meter, name, 'r')} = ANY({texts}::text[])")
+        backlog_conditions.append(f"{_kept_value(meter, name, 'p')} = ANY({texts}::text[])")
+    rollup_columns = ", ".join(
+        [_ROLLUP_AS_PARTIALS, *(f"{_kept_value(meter, n, 'r')} AS {c}" for c, n in grouped)]
+    )
+    branches.append(_select(rollup_columns, "analytics_usagerollup AS r", rollups))
     backlog = event_partials_sql(meter, params, events=BACKLOG_EVENTS, conditions=events)
-    branches.append(_select(columns, f"({backlog}) AS p", [ready]))
+    backlog_columns = ", ".join(
+        [partial_columns("p"), *(f"{_kept_value(meter, n, 'p')} AS {c}" for c, n in grouped)]
+    )
+    branches.append(_select(backlog_columns, f"({backlog}) AS p", backlog_conditions))
     return (
         f"WITH rollup_state AS MATERIALIZED (SELECT EXISTS ({state}) AS ready),\n"
         f"raw_events AS MATERIALIZED (\n{fallback}\n)\n" + "\nUNION ALL\n".join(branches)

@@ -15,7 +15,14 @@ from analytics.metering.sql import SqlParams, canonical_text_sql, filter_sql
 from costsheets.models import Meter
 
 # Key and measure columns of analytics_usagerollup, in the order the SELECTs below produce them.
-KEY_COLUMNS = ("meter_id", "external_customer_id", "hour", "source", "group_value")
+KEY_COLUMNS = (
+    "meter_id",
+    "external_customer_id",
+    "hour",
+    "source",
+    "group_value",
+    "property_values",
+)
 MEASURE_COLUMNS = (
     "event_count",
     "value_count",
@@ -41,12 +48,21 @@ def group_value_sql(meter: Meter, params: SqlParams) -> str:
     return "NULL::text"
 
 
+def property_values_sql(meter: Meter, params: SqlParams) -> str:
+    """An event's canonical values of the meter's rollup_properties, as a text[] in the
+    meter's order (NULL for a property it lacks, as the raw path's canonical value)."""
+    if not meter.rollup_properties:
+        return "'{}'::text[]"
+    values = ", ".join(canonical_text_sql(name, params) for name in meter.rollup_properties)
+    return f"ARRAY[{values}]::text[]"
+
+
 def event_partials_sql(
     meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
 ) -> str:
     """SELECT of one partial row (PARTIAL_COLUMNS) per event of the meter, from `events` (a
     FROM clause naming the event row `e`), that passes `conditions` and the meter's name and
-    filters. The same columns as the engine's raw partials, for any set of events."""
+    filters. The engine's partial columns, then `property_values` (property_values_sql)."""
     where = [f"e.event_name = {params.add(meter.event_name)}", *conditions]
     where += [filter_sql(name, values, params) for name, values in meter_filters(meter)]
     conditions_sql = "\n  AND ".join(where)
@@ -62,7 +78,8 @@ def event_partials_sql(
        e.timestamp AS latest_ts,
        e.ingested_at AS latest_ingested,
        e.id AS latest_id,
-       v.quantity AS latest_value
+       v.quantity AS latest_value,
+       {property_values_sql(meter, params)} AS property_values
 FROM {events}
 CROSS JOIN LATERAL (SELECT {quantity_sql(meter, params)} AS quantity OFFSET 0) AS v
 WHERE {conditions_sql}"""  # noqa: S608 - placeholders and our own fragments only
@@ -80,13 +97,15 @@ def meter_rows_sql(
     meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
 ) -> str:
     """SELECT of the meter's rollup rows (KEY_COLUMNS + MEASURE_COLUMNS): its partials over
-    `events` (see event_partials_sql) combined per UTC hour, customer, source and group."""
+    `events` (see event_partials_sql) combined per UTC hour, customer, source, group and
+    kept property values."""
     partials = event_partials_sql(meter, params, events=events, conditions=conditions)
     return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
        customer,
        date_trunc('hour', ts, 'UTC') AS hour,
        source,
        group_value,
+       property_values,
        sum(event_count)::bigint,
        sum(value_count)::bigint,
        sum(value_sum),
@@ -99,7 +118,7 @@ def meter_rows_sql(
 FROM (
 {partials}
 ) AS partials
-GROUP BY 1, 2, 3, 4, 5"""  # noqa: S608 - placeholders and our own fragments only
+GROUP BY 1, 2, 3, 4, 5, 6"""  # noqa: S608 - placeholders and our own fragments only
 
 
 def _merge(column: str) -> str:

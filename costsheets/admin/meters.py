@@ -169,7 +169,16 @@ class MeterAdmin(CatalogueAdmin):
         (None, {"fields": ["filters", "reset_usage"]}),
         ("More", {"classes": ["collapse"], "fields": ["environment", "metadata", "status"]}),
         # Owned by analytics/rollups: whether usage of this meter is served from rollups yet.
-        ("Usage rollups", {"fields": ["rollup_status"]}),
+        (
+            "Usage rollups",
+            {
+                "description": "Usage analytics read this meter's hourly rollups instead of "
+                "every event. A chart filtered or grouped by an event property can use them only "
+                "when the property is kept in the rollups; otherwise it reads the raw events, "
+                "which is slower for large customers.",
+                "fields": ["rollup_properties", "rollup_status"],
+            },
+        ),
         RECORD_FIELDSET,
     ]
 
@@ -222,6 +231,7 @@ class MeterAdmin(CatalogueAdmin):
             bucket_size=data["bucket_size"],
             aggregation_group_by=data["aggregation_group_by"],
             filters=data["filters"],
+            rollup_properties=data["rollup_properties"],
             reset_usage=data["reset_usage"],
             metadata=data["metadata"],
             actor=actor_of(request),

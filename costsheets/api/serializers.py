@@ -138,6 +138,12 @@ class MeterSerializer(ScopedRowSerializer):
     event_name = serializers.CharField(read_only=True)
     aggregation = AggregationSerializer(read_only=True)
     filters = MeterFilterSerializer(many=True, read_only=True)
+    rollup_properties = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Extension: properties kept in the hourly rollups, so that usage analytics "
+        "filtered or grouped by them skip raw events.",
+    )
     reset_usage = EnumField(ResetUsage, read_only=True)
 
 
@@ -149,6 +155,14 @@ class MeterWriteSerializer(serializers.Serializer):
     event_name = StrictStringField(max_length=255)
     aggregation = AggregationSerializer()
     filters = MeterFilterSerializer(many=True, required=False)
+    rollup_properties = serializers.ListField(
+        child=StrictStringField(max_length=64),
+        required=False,
+        max_length=3,
+        help_text="Extension: properties kept in the hourly rollups (at most 3, each with few "
+        "values), so that usage analytics filtered or grouped by them skip raw events. "
+        "Changing the list rebuilds the meter's rollups in the background.",
+    )
     reset_usage = EnumField(ResetUsage, required=False)
     metadata = MetadataField(required=False)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
 
@@ -83,6 +84,18 @@ class Meter(TenantScopedModel):
     )
     reset_usage = models.CharField(
         max_length=16, choices=ResetUsage.choices, default=ResetUsage.BILLING_PERIOD
+    )
+    # Each kept property multiplies the meter's rollup rows by its number of values, so the
+    # list is short (MAX_ROLLUP_PROPERTIES) and meant for low-cardinality properties.
+    rollup_properties = ArrayField(
+        models.CharField(max_length=64),
+        default=list,
+        blank=True,
+        verbose_name="properties kept in rollups",
+        help_text="Properties kept in the hourly rollups, so that analytics filtered or grouped "
+        "by them skip raw events, e.g. “model, region”. At most 3, each with few values (each "
+        "multiplies the rollup rows by its number of values). Changing the list rebuilds the "
+        "meter's rollups in the background; until then its analytics read raw events.",
     )
 
     class Meta:

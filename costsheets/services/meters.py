@@ -34,6 +34,7 @@ METER_UPDATABLE = frozenset(
         "bucket_size",
         "aggregation_group_by",
         "filters",
+        "rollup_properties",
         "reset_usage",
         "metadata",
     }
@@ -76,6 +77,7 @@ def meter_create(
     bucket_size: str = "",
     aggregation_group_by: str = "",
     filters: Sequence[Mapping[str, Any]] | None = None,
+    rollup_properties: Sequence[str] = (),
     reset_usage: str = ResetUsage.BILLING_PERIOD,
     metadata: Mapping[str, str] | None = None,
     actor: str = "",
@@ -90,6 +92,7 @@ def meter_create(
         bucket_size=bucket_size,
         aggregation_group_by=aggregation_group_by,
         filters=[] if filters is None else filters,
+        rollup_properties=list(rollup_properties),
         reset_usage=reset_usage,
         metadata=check_metadata(metadata),
     )

@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from analytics.metering import Bucket, UsagePoint, UsageQuery, UsageSeries, meter_usage
+from analytics.metering.selectors import plain
 from analytics.metering.sql import SqlParams, canonical_text_sql
 from analytics.metering.statements import bounds_sql
 from analytics.models import Event
@@ -813,3 +814,61 @@ class TestQueries:
         theirs = meter(other_environment, "SUM")
         with pytest.raises(ValueError, match="belongs to another environment"):
             UsageQuery(environment_id=environment.pk, meters=(theirs,), start=START, end=END)
+
+
+class TestPlainNumbers:
+    """Values come back in their plain form (no trailing zeros, no exponent) on every path:
+    trimmed by the statement for SUM, MAX, LATEST and bucket values, rewritten in Python for
+    quotients and sums of buckets."""
+
+    @pytest.mark.parametrize(
+        ("kind", "fields", "total", "points"),
+        [
+            ("SUM", {}, "3", ["1.5", "1.5"]),
+            ("MAX", {}, "1.5", ["1.5", "1.25"]),
+            ("LATEST", {}, "1.25", ["1.5", "1.25"]),
+            ("AVG", {}, "1", ["1.5", "0.75"]),
+            ("SUM", {"bucket_size": "HOUR"}, "3", ["1.5", "1.5"]),
+            ("MAX", {"bucket_size": "HOUR"}, "3", ["1.5", "1.5"]),
+        ],
+    )
+    def test_values_have_no_trailing_zeros(
+        self,
+        environment: Environment,
+        kind: str,
+        fields: dict[str, Any],
+        total: str,
+        points: list[str],
+    ) -> None:
+        # Given numeric strings written with trailing zeros, one a multiple of 100
+        ingest(
+            environment,
+            {"timestamp": utc(2026, 1, 5, 10), "properties": {"tokens": "1.500"}},
+            {"timestamp": utc(2026, 1, 6, 9), "properties": {"tokens": "1.2500"}},
+            {"timestamp": utc(2026, 1, 6, 8), "properties": {"tokens": "0.2500"}},
+        )
+        # When the usage is read per day
+        (series,) = usage(environment, meter(environment, kind, **fields), window_size="DAY")
+        # Then each value is written in its plain form
+        assert str(series.total) == total
+        assert [str(point.value) for point in series.points] == points
+
+    @pytest.mark.parametrize(
+        ("value", "expected"),
+        [
+            ("1.50", "1.5"),
+            ("1.5", "1.5"),
+            ("100", "100"),
+            ("1E+2", "100"),
+            ("100.000", "100"),
+            ("0.000", "0"),
+            ("-0", "0"),
+            ("-0.00", "0"),
+            ("0", "0"),
+            ("-2.50", "-2.5"),
+            ("0.0001000", "0.0001"),
+            ("12345678901234567890123456789012.10", "12345678901234567890123456789012.1"),
+        ],
+    )
+    def test_plain(self, value: str, expected: str) -> None:
+        assert str(plain(Decimal(value))) == expected

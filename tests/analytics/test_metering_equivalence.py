@@ -3,6 +3,8 @@
 Random event streams (out of order, outside the range, re-sent duplicates, missing and
 non-numeric properties) are stored through the real ingestion path; every aggregation type is
 then computed by the engine, per window and per source, and recomputed here event by event.
+The second test does the same for meters that keep a property in their rollups, with queries
+filtered and grouped by it, answered from rollups plus late events still in the backlog.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from hypothesis import strategies as st
 from analytics.metering import UsageQuery, meter_usage
 from analytics.metering.windows import window_boundaries
 from analytics.models import Event
+from analytics.rollups.models import EventBacklog, UsageRollup
+from analytics.rollups.selectors import rollup_span
+from analytics.rollups.services import rollup_rebuild, rollup_state_sync, rollups_update
 from analytics.services import events_ingest
 from costsheets.models import Meter
 from costsheets.pricing import ratio
@@ -157,13 +162,22 @@ def bucket_values(kind: str, events: list[Stored], buckets: tuple[datetime, ...]
     return {key: max(qs) if kind == "MAX" else sum(qs, Decimal(0)) for key, qs in found.items()}
 
 
+def by_source(event: Stored) -> Any:
+    return event.source
+
+
 def expected_series(
-    kind: str, events: list[Stored], windows: tuple[datetime, ...], buckets: tuple | None
+    kind: str,
+    events: list[Stored],
+    windows: tuple[datetime, ...],
+    buckets: tuple | None,
+    group: Callable[[Stored], Any] = by_source,
 ) -> dict:
-    """source → (total, event_count, [(window start, value, event_count)], [buckets])."""
+    """group (the source) → (total, event_count, [(window start, value, event_count)],
+    [buckets])."""
     result = {}
-    for source in sorted({event.source for event in events}):
-        mine = [event for event in events if event.source == source]
+    for key in {group(event) for event in events}:
+        mine = [event for event in events if group(event) == key]
         by_window: dict[int, list[Stored]] = defaultdict(list)
         for event in mine:
             by_window[bisect_right(windows, event.timestamp) - 1].append(event)
@@ -185,7 +199,7 @@ def expected_series(
                 whole.items(),
                 key=lambda item: (item[0][0], item[0][1] is not None, item[0][1] or ""),
             )
-        result[source] = (total, len(mine), points, [(s, m, v) for (s, m), v in listed])
+        result[key] = (total, len(mine), points, [(s, m, v) for (s, m), v in listed])
     return result
 
 
@@ -240,10 +254,22 @@ METERS: dict[str, Callable[[Environment], Meter]] = {
 }
 
 
-def store(environment: Environment, batches: list[list[dict[str, Any]]]) -> list[Stored]:
-    """Ingest the batches in order; the naive model keeps each ID's first occurrence."""
-    kept: dict[str, Stored] = {}
-    for number, batch in enumerate(batches):
+def store(
+    environment: Environment, batches: list[list[dict[str, Any]]], *, first: int = 0
+) -> list[Stored]:
+    """Ingest the batches in order; the naive model keeps each ID's first occurrence (of every
+    event stored in the environment, so a later call sees the earlier ones too)."""
+    kept: dict[str, Stored] = {
+        event.event_id: Stored(
+            int((event.timestamp - START).total_seconds() // 60),
+            event.event_name,
+            event.source,
+            event.properties,
+            event.ingested_at,
+        )
+        for event in Event.objects.filter(environment=environment)
+    }
+    for number, batch in enumerate(batches, start=first):
         now = datetime(2025, 11, 5, tzinfo=UTC) + timedelta(minutes=number)
         payloads = []
         for event in batch:
@@ -320,3 +346,96 @@ def test_meter_usage_equals_a_naive_recomputation(
             if item.meter_id == meter.pk
         }
         assert actual == expected_series(kind, counted, windows, buckets), kind
+
+
+# Meters that keep `m` in their rollups; a query filtered on it and grouped by it must come out
+# of the rollups (plus the backlog) exactly as the naive recomputation says.
+KEEPING = ("COUNT", "SUM", "AVG", "MAX", "LATEST", "WEIGHTED_SUM", "EXPRESSION", "BUCKETED_MAX")
+FILTERED = ("a", "7", "")
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    before=st.lists(st.lists(event_payloads, min_size=1, max_size=12), min_size=1, max_size=2),
+    after=st.lists(event_payloads, min_size=0, max_size=12),
+    window_size=st.sampled_from(["HOUR", "3HOUR", "DAY"]),
+    time_zone=st.sampled_from(["UTC", "America/New_York"]),
+    kept=st.sampled_from([("m",), ("w", "m")]),
+)
+def test_rollups_kept_properties_equal_a_naive_recomputation(
+    db: None,
+    monkeypatch: pytest.MonkeyPatch,
+    before: list[list[dict[str, Any]]],
+    after: list[dict[str, Any]],
+    window_size: str,
+    time_zone: str,
+    kept: tuple[str, ...],
+) -> None:
+    monkeypatch.setattr("analytics.tasks.rollup_rebuild.delay", lambda meter_id: None)
+    environment = environment_get_or_create(
+        tenant_name=f"Property {next(environments)}", environment_name="production"
+    )
+    # Given events rolled up into meters that keep `m` (and maybe `w`) …
+    store(environment, before)
+    rollups_update()
+    meters = {kind: METERS[kind](environment) for kind in KEEPING}
+    for meter in meters.values():
+        meter.rollup_properties = list(kept)
+        meter.save(update_fields=["rollup_properties"])
+        rollup_state_sync(meter=meter, enqueue=False)
+        assert rollup_rebuild(meter_id=meter.pk) == "ready"
+    # … and late events, re-sent IDs among them, still waiting in the backlog
+    stored = store(environment, [after], first=len(before))
+    counted = [e for e in stored if e.name == "call" and START <= e.timestamp < END]
+    chosen = [e for e in counted if canonical(e.properties.get("m", MISSING)) in FILTERED]
+    zone = ZoneInfo(time_zone)
+    windows = window_boundaries(window_size, start=START, end=END, time_zone=zone)
+    query = UsageQuery(
+        environment_id=environment.pk,
+        meters=tuple(meters.values()),
+        start=START,
+        end=END,
+        window_size=window_size,
+        time_zone=time_zone,
+        group_by=("properties.m", "source"),
+        property_filters={"m": FILTERED},
+    )
+
+    def by_model_and_source(event: Stored) -> tuple:
+        return (canonical(event.properties.get("m", MISSING)), event.source)
+
+    def check() -> None:
+        series = meter_usage(query)
+        for kind, meter in meters.items():
+            assert rollup_span(query, meter, windows=windows) is not None
+            buckets = None
+            if meter.bucket_size:
+                buckets = window_boundaries(meter.bucket_size, start=START, end=END, time_zone=zone)
+            actual = {
+                (item.group["properties.m"], item.group["source"]): (
+                    item.total,
+                    item.event_count,
+                    [(point.timestamp, point.value, point.event_count) for point in item.points],
+                    [(bucket.start, bucket.group_value, bucket.value) for bucket in item.buckets],
+                )
+                for item in series
+                if item.meter_id == meter.pk
+            }
+            expected = expected_series(kind, chosen, windows, buckets, by_model_and_source)
+            assert actual == expected, kind
+
+    # Then the answers read from rollups and backlog equal the naive ones, before …
+    assert (
+        not UsageRollup.objects.filter(meter__in=list(meters.values()))
+        .exclude(property_values__len=len(kept))
+        .exists()
+    )
+    check()
+    # … and after the backlog job has moved the late events into the rollups.
+    rollups_update()
+    assert not EventBacklog.objects.exists()
+    check()

@@ -19,10 +19,15 @@ from analytics.metering.sql import SqlParams
 from analytics.metering.windows import window_boundaries
 from analytics.models import Event
 from analytics.rollups.models import EventBacklog, MeterRollupState, RollupStatus, UsageRollup
-from analytics.rollups.selectors import rollup_partials_sql, rollup_span
+from analytics.rollups.selectors import (
+    meter_config_fingerprint,
+    rollup_partials_sql,
+    rollup_span,
+)
 from analytics.rollups.services import rollup_rebuild, rollups_sweep, rollups_update
 from analytics.services import events_ingest
 from costsheets.models import AggregationType, Meter, WindowSize
+from costsheets.services import meter_update
 from flexprice_site.models import Environment
 from tests.factories import MeterFactory
 
@@ -446,3 +451,212 @@ def no_broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     enqueued: list[str] = []
     monkeypatch.setattr("analytics.tasks.rollup_rebuild.delay", enqueued.append)
     yield enqueued
+
+
+def property_events(prefix: str, count: int, *, seed: int) -> list[dict[str, Any]]:
+    """random_events with kept properties in every form: strings, the empty string, numbers
+    (canonical `7` and `1.5`), booleans, JSON null, and missing keys."""
+    rng = random.Random(seed)
+    events = random_events(prefix, count, seed=seed)
+    for item in events:
+        for name in ("model", "region"):
+            choice = rng.choice(["gpt-4o", "o3", "", 7, 1.50, True, None, "missing"])
+            if choice == "missing":
+                item["properties"].pop(name, None)
+            else:
+                item["properties"][name] = choice
+    return events
+
+
+KEPT_QUERIES: dict[str, dict[str, Any]] = {
+    "filter, hourly, ragged edges": {
+        "start": datetime(2026, 1, 7, 3, 17, 5, tzinfo=UTC),
+        "end": datetime(2026, 1, 10, 10, 42, tzinfo=UTC),
+        "window_size": "HOUR",
+        "property_filters": {"model": ["gpt-4o", "7"]},
+    },
+    "two filters, one customer, daily": {
+        "start": DAYS[0],
+        "end": DAYS[1],
+        "window_size": "DAY",
+        "external_customer_ids": ("acme",),
+        "property_filters": {"model": ["o3", "1.5", "true"], "region": ["", "gpt-4o"]},
+    },
+    "grouped by both, per source": {
+        "start": datetime(2026, 1, 7, 0, 30, tzinfo=UTC),
+        "end": DAYS[1],
+        "window_size": "DAY",
+        "group_by": ("properties.region", "source", "properties.model"),
+    },
+    "filtered and grouped, new york days": {
+        "start": datetime(2026, 1, 7, 5, tzinfo=UTC),
+        "end": datetime(2026, 1, 10, 5, tzinfo=UTC),
+        "window_size": "DAY",
+        "time_zone": "America/New_York",
+        "group_by": ("properties.model",),
+        "property_filters": {"region": ["o3", "7"]},
+    },
+    "no property at all, total only": {"start": DAYS[0], "end": DAYS[1]},
+}
+
+
+class TestKeptProperties:
+    """Meters that keep properties in their rollups answer queries filtered or grouped by those
+    properties from rollups, with exactly the raw events' numbers."""
+
+    @pytest.mark.parametrize(
+        "kind", ["sum", "avg", "latest", "weighted_sum", "bucketed_max_by_model", "count"]
+    )
+    def test_filtered_and_grouped_queries_answer_the_same_through_every_stage(
+        self, kind: str, environment: Environment
+    ) -> None:
+        ingest(environment, property_events("old", 200, seed=11), now=T0)
+        rollups_update()
+        meter = MeterFactory(
+            event_name="llm_call", rollup_properties=["model", "region"], **METERS[kind]
+        )
+        build(meter)
+
+        def check() -> None:
+            for fields in KEPT_QUERIES.values():
+                query = usage_query(environment, meter, **fields)
+                answer = rollup_usage(query)
+                assert answer == raw_usage(query), fields
+                assert answer == meter_usage(query), fields
+
+        check()
+        # Waiting in the backlog, then rolled up.
+        ingest(environment, property_events("new", 80, seed=12), now=T0 + timedelta(minutes=5))
+        check()
+        rollups_update()
+        check()
+        # Late events into hours already rolled up, and re-sent duplicates carrying other
+        # properties (the first one stored counts).
+        resent = [
+            {**item, "properties": {"tokens": 999_999, "model": "o3", "region": "o3"}}
+            for item in property_events("new", 10, seed=12)
+        ]
+        ingest(
+            environment,
+            [*property_events("late", 60, seed=13)[::-1], *resent],
+            now=T0 + timedelta(minutes=7),
+        )
+        check()
+        rollups_update()
+        check()
+
+    def test_rows_carry_the_canonical_values_and_missing_ones_as_null(
+        self, environment: Environment
+    ) -> None:
+        hour = datetime(2026, 1, 8, 9, tzinfo=UTC)
+        ingest(
+            environment,
+            [
+                event("a", hour, tokens=1, model=7, region="eu"),
+                event("b", hour + timedelta(minutes=1), tokens=2, model=7.0, region="eu"),
+                event("c", hour + timedelta(minutes=2), tokens=3, region="eu"),
+                event("d", hour + timedelta(minutes=3), tokens=4, model=None, region="eu"),
+                event("e", hour + timedelta(minutes=4), tokens=5, model=True),
+            ],
+            now=T0,
+        )
+        rollups_update()
+        meter = MeterFactory(
+            event_name="llm_call",
+            aggregation_type=AggregationType.SUM,
+            aggregation_field="tokens",
+            rollup_properties=["model", "region"],
+        )
+        build(meter)
+
+        rows = UsageRollup.objects.filter(meter=meter).order_by("value_sum")
+        assert [(row.property_values, row.event_count, row.value_sum) for row in rows] == [
+            (["7", "eu"], 2, Decimal(3)),  # 7 and 7.0 are one canonical value
+            (["true", None], 1, Decimal(5)),
+            ([None, "eu"], 2, Decimal(7)),  # missing and JSON null are both no value
+        ]
+        query = usage_query(
+            environment, meter, start=DAYS[0], end=DAYS[1], property_filters={"model": ["7"]}
+        )
+        assert rollup_usage(query)[0].total == Decimal(3)  # a missing key fails the filter
+
+    def test_queries_on_properties_not_kept_read_raw_events(self, environment: Environment) -> None:
+        ingest(environment, property_events("old", 50, seed=14), now=T0)
+        rollups_update()
+        meter = MeterFactory(
+            event_name="llm_call",
+            aggregation_type=AggregationType.SUM,
+            aggregation_field="tokens",
+            rollup_properties=["model"],
+        )
+        build(meter)
+        for fields in (
+            {"property_filters": {"region": ["o3"]}},
+            {"property_filters": {"model": ["o3"], "region": ["o3"]}},
+            {"group_by": ("properties.region",)},
+            {"group_by": ("properties.model", "properties.bonus")},
+        ):
+            query = usage_query(environment, meter, start=DAYS[0], end=DAYS[1], **fields)
+            assert rollup_span(query, meter, windows=None) is None, fields
+            assert meter_usage(query) == raw_usage(query)
+        kept = usage_query(
+            environment, meter, start=DAYS[0], end=DAYS[1], group_by=("properties.model",)
+        )
+        assert rollup_span(kept, meter, windows=None) is not None
+
+    def test_changing_the_kept_properties_rebuilds_and_answers_from_raw_events_meanwhile(
+        self,
+        environment: Environment,
+        no_broker: list[str],
+        django_capture_on_commit_callbacks: Any,
+    ) -> None:
+        ingest(environment, property_events("old", 120, seed=15), now=T0)
+        rollups_update()
+        meter = MeterFactory(
+            event_name="llm_call",
+            aggregation_type=AggregationType.SUM,
+            aggregation_field="tokens",
+            rollup_properties=["model"],
+        )
+        build(meter)
+        fingerprint = MeterRollupState.objects.get(meter=meter).config_fingerprint
+        by_region = usage_query(
+            environment,
+            meter,
+            start=DAYS[0],
+            end=DAYS[1],
+            window_size="DAY",
+            group_by=("properties.region",),
+            property_filters={"model": ["o3", "7"]},
+        )
+        expected = raw_usage(by_region)
+
+        with django_capture_on_commit_callbacks(execute=True):
+            meter_update(meter=meter, data={"rollup_properties": ["region", "model"]})
+
+        # Then a rebuild is due, and until it is done the rows of the old setting are not read
+        assert no_broker == [meter.pk]
+        state = MeterRollupState.objects.get(meter=meter)
+        assert state.status == RollupStatus.PENDING
+        assert state.config_fingerprint != fingerprint
+        valued = UsageRollup.objects.filter(meter=meter, value_sum__isnull=False)
+        assert valued.update(value_sum=F("value_sum") + 1) > 0  # stale rows that would show
+        assert meter_usage(by_region) == expected
+        # Events arriving meanwhile are counted once the rebuild is done.
+        ingest(environment, property_events("during", 30, seed=16), now=T0 + timedelta(hours=1))
+        assert rollup_rebuild(meter_id=meter.pk) == "ready"
+        assert UsageRollup.objects.filter(meter=meter).exclude(property_values__len=2).count() == 0
+        rollups_update()
+        assert rollup_usage(by_region) == raw_usage(by_region) == meter_usage(by_region)
+
+    def test_removing_every_kept_property_restores_the_fingerprint_of_a_plain_meter(
+        self, environment: Environment
+    ) -> None:
+        meter = MeterFactory(
+            event_name="llm_call", aggregation_type=AggregationType.COUNT, rollup_properties=[]
+        )
+        plain = meter_config_fingerprint(meter)
+        meter.rollup_properties = ["model"]
+        assert meter_config_fingerprint(meter) != plain
+        meter.rollup_properties = []
+        assert meter_config_fingerprint(meter) == plain

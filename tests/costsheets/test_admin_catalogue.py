@@ -12,6 +12,8 @@ from django.contrib.admin.utils import quote
 from django.test import Client
 from django.urls import reverse
 
+from analytics.rollups.models import MeterRollupState
+from analytics.rollups.selectors import meter_config_fingerprint
 from costsheets.models import (
     AggregationType,
     BillingModel,
@@ -275,6 +277,7 @@ def meter_post(environment: Environment, **changes: str) -> dict[str, str]:
         "bucket_size": "",
         "aggregation_group_by": "",
         "filters": "model = gpt-4o, gpt-4o-mini\nregion = eu",
+        "rollup_properties": "",
         "reset_usage": "BILLING_PERIOD",
         "environment": environment.pk,
         "metadata": "{}",
@@ -361,6 +364,33 @@ class TestMeterForm:
         meter.refresh_from_db()
         assert (meter.aggregation_type, meter.bucket_size) == ("MAX", WindowSize.HOUR)
         assert meter.updated_by == "user:alice"
+
+    def test_properties_kept_in_rollups_are_typed_as_a_list(
+        self, environment: Environment, acme: Client
+    ) -> None:
+        meter = make_meter(environment)
+        url = f"{ADMIN}/meter/{meter.pk}/change/"
+        page = acme.get(url).content.decode()
+        assert "properties kept in the hourly rollups" in page.lower()
+        refused = acme.post(url, meter_post(environment, rollup_properties="model, a, b, c"))
+        assert page_errors(refused) == {
+            "rollup_properties": [
+                "Keep at most 3 properties in rollups: each one multiplies the meter's rollup "
+                "rows by its number of values."
+            ]
+        }
+        meter.refresh_from_db()
+        assert meter.rollup_properties == []
+        accepted = acme.post(url, meter_post(environment, rollup_properties="model, region"))
+        assert accepted.status_code == 302
+        meter.refresh_from_db()
+        assert meter.rollup_properties == ["model", "region"]
+        # The rollups follow the new setting: rebuilt in the background.
+        state = MeterRollupState.objects.get(meter=meter)
+        assert (state.status, state.config_fingerprint) == (
+            "pending",
+            meter_config_fingerprint(meter),
+        )
 
     def test_a_metered_feature_needs_a_meter(self, environment: Environment, acme: Client) -> None:
         response = acme.post(

@@ -145,6 +145,43 @@ class TestMeters:
         }
         assert Meter.objects.count() == 0
 
+    def test_rollup_properties_are_kept_shown_and_changed(self, api: KeyedClient) -> None:
+        # Given a meter created with properties kept in its rollups
+        response = api.client.post(
+            METERS, {**TOKENS_METER, "rollup_properties": ["model", "region"]}, format="json"
+        )
+        assert response.status_code == 201
+        assert response.json()["rollup_properties"] == ["model", "region"]
+        meter = Meter.objects.get()
+        assert meter.rollup_properties == ["model", "region"]
+        # When the list is changed
+        response = api.client.put(
+            f"{METERS}/{meter.pk}", {"rollup_properties": ["region"]}, format="json"
+        )
+        # Then the meter keeps the new list and shows it
+        assert response.status_code == 200
+        assert response.json()["rollup_properties"] == ["region"]
+        meter.refresh_from_db()
+        assert meter.rollup_properties == ["region"]
+        assert api.client.get(METERS).json()["items"][0]["rollup_properties"] == ["region"]
+
+    def test_a_meter_without_rollup_properties_shows_an_empty_list(self, api: KeyedClient) -> None:
+        response = api.client.post(METERS, TOKENS_METER, format="json")
+        assert response.json()["rollup_properties"] == []
+
+    def test_invalid_rollup_properties_are_400_and_change_nothing(self, api: KeyedClient) -> None:
+        meter = MeterFactory(environment=api.environment, rollup_properties=["model"])
+        response = api.client.put(
+            f"{METERS}/{meter.pk}", {"rollup_properties": ["model", "1st"]}, format="json"
+        )
+        body = assert_error(response, status=400)
+        assert body["details"] == {
+            "rollup_properties": "“1st” can't be kept in rollups. Use a letter or _ first, then "
+            "letters, digits, _, - and . (up to 64 characters)."
+        }
+        meter.refresh_from_db()
+        assert meter.rollup_properties == ["model"]
+
     def test_put_replaces_the_aggregation_and_keeps_the_rest(self, api: KeyedClient) -> None:
         meter = MeterFactory(environment=api.environment, name="Calls", event_name="api")
         response = api.client.put(

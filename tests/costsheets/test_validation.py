@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from analytics.metering.query import GROUP_BY_PROPERTY_PATTERN
 from costsheets import pricing
 from costsheets.expressions import expression_error
 from costsheets.models import (
@@ -27,6 +28,7 @@ from costsheets.models import (
 )
 from costsheets.pricing import Tier
 from costsheets.validation import (
+    ROLLUP_PROPERTY_PATTERN,
     commitment_errors,
     costsheet_errors,
     customer_errors,
@@ -232,6 +234,54 @@ class TestMeterFilters:
     def test_every_filter_needs_a_key_and_a_value(self, filters: object, message: str) -> None:
         assert filters_errors(filters) == {"filters": message}
         assert meter_errors(meter(filters=filters)) == {"filters": message}
+
+
+class TestMeterRollupProperties:
+    def test_up_to_three_property_names_are_valid(self) -> None:
+        assert meter_errors(meter(rollup_properties=[])) == {}
+        assert meter_errors(meter(rollup_properties=["model", "region", "user.tier"])) == {}
+
+    @pytest.mark.parametrize(
+        ("properties", "message"),
+        [
+            (
+                ["a", "b", "c", "d"],
+                "Keep at most 3 properties in rollups: each one multiplies the meter's rollup "
+                "rows by its number of values.",
+            ),
+            (["model", "model"], "A property is named twice."),
+            (
+                ["1st"],
+                "“1st” can't be kept in rollups. Use a letter or _ first, then letters, digits, "
+                "_, - and . (up to 64 characters).",
+            ),
+            (
+                ["model'); DROP TABLE x; --"],
+                "“model'); DROP TABLE x; --” can't be kept in rollups. Use a letter or _ first, "
+                "then letters, digits, _, - and . (up to 64 characters).",
+            ),
+            (
+                ["a:b"],
+                "“a:b” can't be kept in rollups. Use a letter or _ first, then letters, digits, "
+                "_, - and . (up to 64 characters).",
+            ),
+            (
+                ["x" * 65],
+                f"“{'x' * 65}” can't be kept in rollups. Use a letter or _ first, then letters, "
+                "digits, _, - and . (up to 64 characters).",
+            ),
+            ("model", "Give a list of property names."),
+            ([1], "Give a list of property names."),
+        ],
+    )
+    def test_other_lists_are_refused(self, properties: object, message: str) -> None:
+        assert meter_errors(meter(rollup_properties=properties)) == {"rollup_properties": message}
+
+    def test_the_rule_is_the_engines_rule_for_grouped_properties(self) -> None:
+        # Every property a query can group by can be kept, and nothing else.
+        assert ROLLUP_PROPERTY_PATTERN.pattern == GROUP_BY_PROPERTY_PATTERN.pattern.removeprefix(
+            r"properties\."
+        ).removeprefix("(").removesuffix(")")
 
 
 class TestFeature:
