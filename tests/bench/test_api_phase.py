@@ -64,6 +64,20 @@ def test_a_row_fails_over_its_target_or_on_a_bad_answer() -> None:
     ]
 
 
+def test_a_row_whose_warm_up_failed_is_not_timed_and_fails() -> None:
+    failed = {"key": "api-costs-tenant", "runs": [], "p50": None, "p95": None, "failures": ["x"]}
+
+    assert rows_for(failed) == [
+        (
+            "POST /v1/costs/analytics-v2, tenant-wide, 30 d, DAY (NOT 200 / EMPTY)",
+            "n/a",
+            "",
+            "—",
+            "FAIL",
+        )
+    ]
+
+
 def test_only_picks_the_endpoint_rows_it_names() -> None:
     assert [query.key for query in selected_api_queries("")] == [
         "api-usage-heaviest-hour",
