@@ -25,6 +25,7 @@ class Context:
     var: Path
     dataset: Any = None  # BenchEnvironment
     ingest: Any = None  # BenchEnvironment
+    pricing: Any = None  # BenchPricing of the dataset environment
     results: dict[str, Any] = field(default_factory=dict)
 
 

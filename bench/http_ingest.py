@@ -127,7 +127,14 @@ class WebServer:
     """gunicorn running the project's WSGI app against the bench database, on a free port."""
 
     def __init__(
-        self, *, database_url: str, workers: int, worker_class: str, threads: int, log: Path
+        self,
+        *,
+        database_url: str,
+        workers: int,
+        worker_class: str,
+        threads: int,
+        log: Path,
+        timeout: int | None = None,
     ) -> None:
         self.port = free_port()
         self.workers = workers
@@ -149,6 +156,8 @@ class WebServer:
             "--threads", str(threads),
             "--log-level", "warning",
         ]  # fmt: skip
+        if timeout is not None:
+            command += ["--timeout", str(timeout)]
         log.parent.mkdir(parents=True, exist_ok=True)
         self._log = log.open("wb")
         self.process = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""`python -m bench`: make or reuse the data set, ingest over HTTP, time the query set vs DuckDB."""
+"""`python -m bench`: make or reuse the data set, ingest over HTTP, time the query set vs DuckDB,
+then the analytics endpoints over HTTP."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.api_phase import api_phase, api_rows
 from bench.context import BEGAN, Context, engine, log
 from bench.ingest_phase import PROBE_CUSTOMER, http_phase
 from bench.load_phase import load_phase
@@ -43,7 +45,11 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds at most per query and side"
     )
-    parser.add_argument("--only", default="", help="comma-separated query keys to run")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated keys of the rows to time (bench/queries.py, bench/api_queries.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -121,6 +127,7 @@ def result_rows(context: Context) -> list[Any]:
                 passed=(max(ratios) <= 1.0) if ratios else None,
             )
         )
+    rows.extend(api_rows(context))
     if http:
         rss = http["peak_worker_rss_bytes"] / 2**20
         rows.append(
@@ -163,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import psycopg
 
     from bench import duck
+    from bench.billing import bench_pricing
     from bench.catalogue import DATASET_ENVIRONMENT, INGEST_ENVIRONMENT, bench_environment
     from bench.database import conninfo
     from bench.report import facts_text, machine_facts, rows_json, table
@@ -173,11 +181,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     context.dataset = bench_environment(DATASET_ENVIRONMENT, spec)
     context.ingest = bench_environment(INGEST_ENVIRONMENT, spec, extra_customers=(PROBE_CUSTOMER,))
     log("bench tenant, customers and meters ready")
+    context.pricing = bench_pricing(
+        environment=context.dataset.environment,
+        meters=context.dataset.meters,
+        customers=context.dataset.customers,
+        spec=spec,
+    )
+    log(
+        f"bench prices ready: {len(context.pricing.features)} features, plan and costsheet, "
+        f"{context.pricing.subscriptions:,} subscriptions "
+        f"({context.pricing.subscriptions_made:,} made now)"
+    )
 
     load_phase(context)
     if arguments.http_events:
         http_phase(context)
     query_phase(context)
+    api_phase(context)
 
     rows = result_rows(context)
     heaviest = customer_weights(spec)[0]
@@ -204,6 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for phase, cpu in (
             ("ingestion", context.results.get("http", {}).get("cpu")),
             ("queries", context.results.get("query_cpu")),
+            ("endpoints", context.results.get("api_cpu")),
         )
         if cpu and cpu.get("wall")
     ]
