@@ -2,13 +2,13 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt bench/requirements.txt | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint format venv clean-var chromium bench
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
@@ -39,14 +39,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # The benchmark (bench/README.md): `make bench`, or e.g. `make bench ARGS="--events 1000000"`.
-BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat bench/requirements.txt | cksum | cut -d' ' -f1)
-
-$(BENCH_STAMP): $(STAMP) bench/requirements.txt
-	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
-	rm -f $(VENV)/.bench-installed-*
-	touch $@
-
-bench: $(BENCH_STAMP)
+# Its requirements come with requirements-dev.txt (tests/bench needs them too).
+bench: $(STAMP)
 	$(BIN)/python -m bench $(ARGS)
 
 # Deletes the embedded database, broker queue, mail and demo credentials.

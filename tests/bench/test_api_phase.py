@@ -5,10 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import pytest
-
-pytest.importorskip("numpy", reason="the bench's requirements (bench/requirements.txt)")
-
 from bench.api_phase import api_rows, enough_runs, selected_api_queries
 from bench.context import Context
 

@@ -9,8 +9,6 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-pytest.importorskip("numpy", reason="the bench's requirements (bench/requirements.txt)")
-
 from bench.api_queries import (
     API_QUERY_SET,
     COST_PATH,

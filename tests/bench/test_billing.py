@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("numpy", reason="the bench's requirements (bench/requirements.txt)")
-
 from bench.billing import (
     PLAN_PRICES,
     PROVIDER_UNIT_COSTS,

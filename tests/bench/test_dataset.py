@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+import numpy as np
 
-np = pytest.importorskip("numpy", reason="the bench's requirements (bench/requirements.txt)")
-
-from bench.dataset import (  # noqa: E402 (after the importorskip)
+from bench.dataset import (
     EVENT_NAMES,
     DatasetSpec,
     chunks,
