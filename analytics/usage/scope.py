@@ -16,7 +16,10 @@ from costsheets.models import (
     Feature,
     FeatureType,
     Meter,
+    Plan,
+    Price,
     PriceType,
+    Subscription,
     SubscriptionLineItem,
 )
 from flexprice_site.errors import NotFound, ValidationFailed
@@ -203,12 +206,44 @@ def usage_line_items(
         .exclude(status=Status.DELETED)
         .exclude(subscription__status=Status.DELETED)
         .exclude(subscription__customer__status=Status.DELETED)
-        .select_related("subscription__customer", "subscription__plan", "price__meter", "meter")
-        .prefetch_related("price__tiers")
         .order_by("subscription__customer_id", "start_date", "id")
     )
     if customer_ids is not None:
         line_items = line_items.filter(subscription__customer_id__in=list(customer_ids))
     if currency is not None:
         line_items = line_items.filter(currency=currency)
-    return list(line_items)
+    return _with_shared_catalogue(list(line_items))
+
+
+def _with_shared_catalogue(line_items: list[SubscriptionLineItem]) -> list[SubscriptionLineItem]:
+    """Attach each line item's subscription (with customer and plan), price (with meter and
+    tiers) and meter, each loaded once.
+
+    Tenant-wide, thousands of line items share a handful of prices: joining them in would build
+    (and parse the timestamps of) the same price, meter and plan once per line item.
+    """
+    prices = {
+        price.pk: price
+        for price in Price.objects.filter(pk__in={item.price_id for item in line_items})
+        .select_related("meter")
+        .prefetch_related("tiers")
+    }
+    meters = {price.meter_id: price.meter for price in prices.values() if price.meter_id}
+    missing = {item.meter_id for item in line_items} - meters.keys()
+    meters |= {meter.pk: meter for meter in Meter.objects.filter(pk__in=missing)}
+    subscriptions = {
+        subscription.pk: subscription
+        for subscription in Subscription.objects.filter(
+            pk__in={item.subscription_id for item in line_items}
+        ).select_related("customer")
+    }
+    plan_ids = {subscription.plan_id for subscription in subscriptions.values()}
+    plans = {plan.pk: plan for plan in Plan.objects.filter(pk__in=plan_ids)}
+    for subscription in subscriptions.values():
+        if subscription.plan_id is not None:
+            subscription.plan = plans[subscription.plan_id]
+    for item in line_items:
+        item.subscription = subscriptions[item.subscription_id]
+        item.price = prices[item.price_id]
+        item.meter = meters[item.meter_id]
+    return line_items

@@ -1260,9 +1260,10 @@ class TestOutput:
         )
         body = {"window_size": "DAY", "expand": ["price", "plan"], **JAN}
 
-        # key, features, line items, tiers, priced usage (1 meter), everyone's usage (2 meters),
+        # key, features, line items, their prices, tiers, subscriptions, plans, priced usage
+        # (1 meter), everyone's usage (2 meters),
         # their sources (2 meters)
-        with django_assert_num_queries(9):
+        with django_assert_num_queries(12):
             response = api.client.post(ANALYTICS, body, format="json")
 
         (item,) = response.json()["items"]
@@ -1280,9 +1281,10 @@ class TestOutput:
             **JAN,
         }
 
-        # key, features, customer, line items, tiers, priced usage, its sources, the usage of
+        # key, features, customer, line items, their prices, tiers, subscriptions, plans, priced
+        # usage, its sources, the usage of
         # the meter without a line item (no events: no sources to ask)
-        with django_assert_num_queries(8):
+        with django_assert_num_queries(11):
             response = api.client.post(ANALYTICS, body, format="json")
 
         assert [item["total_usage"] for item in response.json()["items"]] == ["4"]
