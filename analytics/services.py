@@ -8,7 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import psycopg
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from analytics.ingestion import NewEvent, Rejection, event_from_payload
@@ -44,6 +46,10 @@ class IngestReport:
 # this statement inserted; every other event of the batch was already there. The same statement
 # puts each new event in the rollup backlog, so no event is ever stored without being either in
 # the backlog or in the rollups (docs/metering.md, "Rollups").
+#
+# The columns travel as binary arrays (`%(name)b`, bound server-side): Django's cursors bind
+# client-side, which quotes and escapes every element of every array in Python, and that was
+# half of a bulk request's CPU time.
 _INSERT_EVENTS = """
 WITH inserted AS (
     INSERT INTO analytics_event (
@@ -53,9 +59,9 @@ WITH inserted AS (
     SELECT %(tenant_id)s, %(environment_id)s, e.event_id, e.event_name, e.external_customer_id,
            e.customer_id, e.ts, e.source, e.properties::jsonb, %(ingested_at)s
     FROM unnest(
-        %(event_ids)s::text[], %(event_names)s::text[], %(external_customer_ids)s::text[],
-        %(customer_ids)s::text[], %(timestamps)s::timestamptz[], %(sources)s::text[],
-        %(properties)s::text[]
+        %(event_ids)b::text[], %(event_names)b::text[], %(external_customer_ids)b::text[],
+        %(customer_ids)b::text[], %(timestamps)b::timestamptz[], %(sources)b::text[],
+        %(properties)b::text[]
     ) AS e(event_id, event_name, external_customer_id, customer_id, ts, source, properties)
     ON CONFLICT (environment_id, event_id) DO NOTHING
     RETURNING id, event_id
@@ -82,6 +88,16 @@ def _customer_ids_by_external_id(
     )
 
 
+def _server_binding_cursor() -> CursorWrapper:
+    """A cursor of Django's connection (same transaction, logged and counted like any other)
+    that binds parameters server-side, so that `%(name)b` sends them in binary."""
+    connection.ensure_connection()
+    cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
+
+
 def _insert(environment: Environment, events: Sequence[NewEvent], now: datetime) -> set[str]:
     if not events:
         return set()
@@ -100,7 +116,7 @@ def _insert(environment: Environment, events: Sequence[NewEvent], now: datetime)
         "sources": [event.source for event in events],
         "properties": [event.properties_json for event in events],
     }
-    with connection.cursor() as cursor:
+    with _server_binding_cursor() as cursor:
         cursor.execute(_INSERT_EVENTS, params)
         return {row[0] for row in cursor.fetchall()}
 

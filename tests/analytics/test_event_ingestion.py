@@ -283,3 +283,117 @@ def test_prefer_return_minimal_answers_counts_as_strings(api: KeyedClient) -> No
         "duplicates": "1",
         "rejected": "1",
     }
+
+
+class TestBulkValidationEdgeCases:
+    """The bulk path validates each event by hand (no serializer per event) and sends the
+    columns to PostgreSQL as binary arrays: these pin what that must keep exact."""
+
+    def test_text_that_array_literals_would_escape_is_stored_exactly(
+        self, api: KeyedClient
+    ) -> None:
+        awkward = ["a,b", "{x}", "NULL", 'say "hi"', "back\\slash", "é 漢字 🚀", " padded "]
+        batch = [
+            event(
+                text,
+                event_name=f"name {text}",
+                external_customer_id=f"cust {text}",
+                source=f"src {text}",
+                properties={text: text, "nested": {"list": [text, None, 1.5, False]}},
+            )
+            for text in awkward
+        ]
+
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        assert response.json()["accepted"] == len(awkward)
+        stored = {
+            row[0]: row[1:]
+            for row in Event.objects.values_list(
+                "event_id", "event_name", "external_customer_id", "source", "properties"
+            )
+        }
+        assert stored == {
+            text: (
+                f"name {text}",
+                f"cust {text}",
+                f"src {text}",
+                {text: text, "nested": {"list": [text, None, 1.5, False]}},
+            )
+            for text in awkward
+        }
+
+    def test_timestamps_keep_their_instant_whatever_the_offset(self, api: KeyedClient) -> None:
+        batch = [
+            event("utc", timestamp="2026-01-10T08:30:00Z"),
+            event("minus", timestamp="2026-01-10T03:30:00.250-05:00"),
+            event("micro", timestamp="2026-01-10T09:30:00.000001+01:00"),
+            event("no-timestamp", timestamp=None),
+        ]
+
+        api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        assert dict(Event.objects.values_list("event_id", "timestamp")) == {
+            "utc": datetime(2026, 1, 10, 8, 30, tzinfo=UTC),
+            "minus": datetime(2026, 1, 10, 8, 30, 0, 250000, tzinfo=UTC),
+            "micro": datetime(2026, 1, 10, 8, 30, 0, 1, tzinfo=UTC),
+            "no-timestamp": NOW,
+        }
+
+    def test_every_kind_of_bad_event_is_reported_and_the_good_ones_stored(
+        self, api: KeyedClient
+    ) -> None:
+        batch = [
+            event("good-1"),
+            "not an object",
+            event("no-customer", external_customer_id=""),
+            event("x" * 256),
+            event("y" * 255),
+            event("bad-time", timestamp=1736500000),
+            event("future", timestamp="2026-01-11T12:00:00.000001Z"),
+            event("props", properties="tokens=1"),
+            event("nul", event_name="a\u0000b"),
+            event("good-1"),
+        ]
+
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        body = response.json()
+        assert response.status_code == 202
+        assert (body["accepted"], body["duplicates"], body["rejected"]) == (2, 1, 7)
+        assert [(r["status"], r.get("field"), r.get("reason")) for r in body["results"]] == [
+            ("accepted", None, None),
+            ("rejected", "event", "Each event must be a JSON object."),
+            ("rejected", "external_customer_id", "external_customer_id is required."),
+            ("rejected", "event_id", "event_id is longer than 255 characters."),
+            ("accepted", None, None),
+            ("rejected", "timestamp", "timestamp must be an RFC 3339 string."),
+            ("rejected", "timestamp", "timestamp is more than 24 hours in the future."),
+            ("rejected", "properties", "properties must be a JSON object."),
+            ("rejected", "event_name", "event_name contains a NUL character."),
+            ("duplicate", None, None),
+        ]
+        assert sorted(Event.objects.values_list("event_id", flat=True)) == ["good-1", "y" * 255]
+
+    def test_a_number_too_large_for_a_double_is_refused_not_a_500(self, api: KeyedClient) -> None:
+        body = (
+            '{"events": [{"event_id": "huge", "event_name": "llm_call", '
+            '"external_customer_id": "acme-1", "properties": {"tokens": 1e400}}, '
+            '{"event_id": "fine", "event_name": "llm_call", "external_customer_id": "acme-1", '
+            '"properties": {"tokens": 123456789012345678901234567890}}]}'
+        )
+
+        response = api.client.post("/v1/events/bulk", body, content_type="application/json")
+
+        assert response.status_code == 202
+        assert response.json()["results"] == [
+            {
+                "index": 0,
+                "event_id": None,
+                "status": "rejected",
+                "field": "properties",
+                "reason": "properties contain a number out of range (Infinity).",
+            },
+            {"index": 1, "event_id": "fine", "status": "accepted"},
+        ]
+        assert Event.objects.get().properties == {"tokens": 123456789012345678901234567890}
