@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import ProtectedError
 
 from analytics.models import Event
 from flexprice_site.models import Environment
@@ -397,3 +398,21 @@ class TestBulkValidationEdgeCases:
             {"index": 1, "event_id": "fine", "status": "accepted"},
         ]
         assert Event.objects.get().properties == {"tokens": 123456789012345678901234567890}
+
+
+def test_an_environment_or_tenant_with_events_cannot_be_deleted(api: KeyedClient) -> None:
+    """The database has no foreign keys on events (they cost a check per row); Django's PROTECT
+    is what keeps events from pointing at nothing."""
+    api.client.post("/v1/events", event(), format="json")
+
+    stored = Event.objects.get()
+
+    with pytest.raises(ProtectedError) as environment_delete:
+        api.environment.delete()
+    with pytest.raises(ProtectedError) as tenant_delete:
+        api.tenant.delete()
+
+    assert stored in environment_delete.value.protected_objects
+    assert stored in tenant_delete.value.protected_objects
+    assert Event.objects.filter(environment=api.environment).count() == 1
+    assert Environment.objects.filter(pk=api.environment.pk).exists()
