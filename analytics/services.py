@@ -45,24 +45,30 @@ class IngestReport:
 # identical batches racing each other still store every event once. RETURNING names the rows
 # this statement inserted; every other event of the batch was already there. The same statement
 # puts each new event in the rollup backlog, so no event is ever stored without being either in
-# the backlog or in the rollups (docs/metering.md, "Rollups").
+# the backlog or in the rollups (docs/metering.md, "Rollups"). It also resolves each event's
+# customer (at most one live customer has an external ID: a partial unique index says so), which
+# saves a query and an IN list of up to 1,000 quoted IDs.
 #
 # The columns travel as binary arrays (`%(name)b`, bound server-side): Django's cursors bind
 # client-side, which quotes and escapes every element of every array in Python, and that was
 # half of a bulk request's CPU time.
-_INSERT_EVENTS = """
+_INSERT_EVENTS = f"""
 WITH inserted AS (
     INSERT INTO analytics_event (
         tenant_id, environment_id, event_id, event_name, external_customer_id, customer_id,
         timestamp, source, properties, ingested_at
     )
     SELECT %(tenant_id)s, %(environment_id)s, e.event_id, e.event_name, e.external_customer_id,
-           e.customer_id, e.ts, e.source, e.properties::jsonb, %(ingested_at)s
+           coalesce(c.id, ''), e.ts, e.source, e.properties::jsonb, %(ingested_at)s
     FROM unnest(
         %(event_ids)b::text[], %(event_names)b::text[], %(external_customer_ids)b::text[],
-        %(customer_ids)b::text[], %(timestamps)b::timestamptz[], %(sources)b::text[],
-        %(properties)b::text[]
-    ) AS e(event_id, event_name, external_customer_id, customer_id, ts, source, properties)
+        %(timestamps)b::timestamptz[], %(sources)b::text[], %(properties)b::text[]
+    ) AS e(event_id, event_name, external_customer_id, ts, source, properties)
+    LEFT JOIN {Customer._meta.db_table} AS c
+        ON c.tenant_id = %(tenant_id)s
+       AND c.environment_id = %(environment_id)s
+       AND c.external_customer_id = e.external_customer_id
+       AND c.status <> %(deleted)s
     ON CONFLICT (environment_id, event_id) DO NOTHING
     RETURNING id, event_id
 ),
@@ -71,21 +77,7 @@ backlog AS (
     SELECT id, %(environment_id)s FROM inserted
 )
 SELECT event_id FROM inserted
-"""
-
-
-def _customer_ids_by_external_id(
-    environment: Environment, external_ids: set[str]
-) -> dict[str, str]:
-    return dict(
-        Customer.objects.filter(
-            tenant_id=environment.tenant_id,
-            environment=environment,
-            external_customer_id__in=external_ids,
-        )
-        .exclude(status=Status.DELETED)
-        .values_list("external_customer_id", "id")
-    )
+"""  # noqa: S608 - a table name of ours; every value is a parameter
 
 
 def _server_binding_cursor() -> CursorWrapper:
@@ -101,17 +93,14 @@ def _server_binding_cursor() -> CursorWrapper:
 def _insert(environment: Environment, events: Sequence[NewEvent], now: datetime) -> set[str]:
     if not events:
         return set()
-    customers = _customer_ids_by_external_id(
-        environment, {event.external_customer_id for event in events}
-    )
     params: dict[str, Any] = {
         "tenant_id": environment.tenant_id,
         "environment_id": environment.pk,
+        "deleted": Status.DELETED.value,
         "ingested_at": now,
         "event_ids": [event.event_id for event in events],
         "event_names": [event.event_name for event in events],
         "external_customer_ids": [event.external_customer_id for event in events],
-        "customer_ids": [customers.get(event.external_customer_id, "") for event in events],
         "timestamps": [event.timestamp for event in events],
         "sources": [event.source for event in events],
         "properties": [event.properties_json for event in events],

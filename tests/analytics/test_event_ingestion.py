@@ -101,6 +101,25 @@ class TestOneEvent:
         stored = dict(Event.objects.values_list("event_id", "customer_id"))
         assert stored == {"a": customer.id, "b": ""}
 
+    def test_a_deleted_customer_is_not_resolved_but_its_live_successor_is(
+        self, api: KeyedClient, environment: Environment, other_environment: Environment
+    ) -> None:
+        CustomerFactory(environment=environment, external_customer_id="gone", status="deleted")
+        CustomerFactory(environment=environment, external_customer_id="back", status="deleted")
+        live = CustomerFactory(environment=environment, external_customer_id="back")
+        CustomerFactory(environment=other_environment, external_customer_id="elsewhere")
+        batch = [
+            event("a", external_customer_id="gone"),
+            event("b", external_customer_id="back"),
+            event("c", external_customer_id="elsewhere"),
+            event("d", external_customer_id="back"),
+        ]
+
+        api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        stored = dict(Event.objects.values_list("event_id", "customer_id"))
+        assert stored == {"a": "", "b": live.id, "c": "", "d": live.id}
+
     @pytest.mark.parametrize(
         ("overrides", "field", "reason"),
         [
@@ -236,8 +255,8 @@ class TestBulk:
             event(f"evt-{number}", external_customer_id=f"c-{number}") for number in range(200)
         ]
         api.client.post("/v1/events", event("warm-up"), format="json")
-        # key lookup, customer resolution, one insert (last-used is fresh)
-        with django_assert_max_num_queries(3):
+        # key lookup, then one insert that also resolves customers (last-used is fresh)
+        with django_assert_max_num_queries(2):
             api.client.post("/v1/events/bulk", {"events": batch}, format="json")
         assert Event.objects.count() == 201
 
