@@ -82,9 +82,12 @@ SELECT event_id FROM inserted
 
 def _server_binding_cursor() -> CursorWrapper:
     """A cursor of Django's connection (same transaction, logged and counted like any other)
-    that binds parameters server-side, so that `%(name)b` sends them in binary."""
+    that binds parameters server-side, so that `%(name)b` sends them in binary. Made the way
+    `connection.cursor()` makes its own, with psycopg's server-binding class instead."""
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
-    cursor = psycopg.Cursor(connection.connection)
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
