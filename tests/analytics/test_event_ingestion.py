@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from django.db import connection
+from django.db.models import ProtectedError
 
 from analytics.models import Event
 from flexprice_site.models import Environment
@@ -99,6 +100,25 @@ class TestOneEvent:
 
         stored = dict(Event.objects.values_list("event_id", "customer_id"))
         assert stored == {"a": customer.id, "b": ""}
+
+    def test_a_deleted_customer_is_not_resolved_but_its_live_successor_is(
+        self, api: KeyedClient, environment: Environment, other_environment: Environment
+    ) -> None:
+        CustomerFactory(environment=environment, external_customer_id="gone", status="deleted")
+        CustomerFactory(environment=environment, external_customer_id="back", status="deleted")
+        live = CustomerFactory(environment=environment, external_customer_id="back")
+        CustomerFactory(environment=other_environment, external_customer_id="elsewhere")
+        batch = [
+            event("a", external_customer_id="gone"),
+            event("b", external_customer_id="back"),
+            event("c", external_customer_id="elsewhere"),
+            event("d", external_customer_id="back"),
+        ]
+
+        api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        stored = dict(Event.objects.values_list("event_id", "customer_id"))
+        assert stored == {"a": "", "b": live.id, "c": "", "d": live.id}
 
     @pytest.mark.parametrize(
         ("overrides", "field", "reason"),
@@ -235,8 +255,8 @@ class TestBulk:
             event(f"evt-{number}", external_customer_id=f"c-{number}") for number in range(200)
         ]
         api.client.post("/v1/events", event("warm-up"), format="json")
-        # key lookup, customer resolution, one insert (last-used is fresh)
-        with django_assert_max_num_queries(3):
+        # key lookup, then one insert that also resolves customers (last-used is fresh)
+        with django_assert_max_num_queries(2):
             api.client.post("/v1/events/bulk", {"events": batch}, format="json")
         assert Event.objects.count() == 201
 
@@ -283,3 +303,135 @@ def test_prefer_return_minimal_answers_counts_as_strings(api: KeyedClient) -> No
         "duplicates": "1",
         "rejected": "1",
     }
+
+
+class TestBulkValidationEdgeCases:
+    """The bulk path validates each event by hand (no serializer per event) and sends the
+    columns to PostgreSQL as binary arrays: these pin what that must keep exact."""
+
+    def test_text_that_array_literals_would_escape_is_stored_exactly(
+        self, api: KeyedClient
+    ) -> None:
+        awkward = ["a,b", "{x}", "NULL", 'say "hi"', "back\\slash", "é 漢字 🚀", " padded "]
+        batch = [
+            event(
+                text,
+                event_name=f"name {text}",
+                external_customer_id=f"cust {text}",
+                source=f"src {text}",
+                properties={text: text, "nested": {"list": [text, None, 1.5, False]}},
+            )
+            for text in awkward
+        ]
+
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        assert response.json()["accepted"] == len(awkward)
+        stored = {
+            row[0]: row[1:]
+            for row in Event.objects.values_list(
+                "event_id", "event_name", "external_customer_id", "source", "properties"
+            )
+        }
+        assert stored == {
+            text: (
+                f"name {text}",
+                f"cust {text}",
+                f"src {text}",
+                {text: text, "nested": {"list": [text, None, 1.5, False]}},
+            )
+            for text in awkward
+        }
+
+    def test_timestamps_keep_their_instant_whatever_the_offset(self, api: KeyedClient) -> None:
+        batch = [
+            event("utc", timestamp="2026-01-10T08:30:00Z"),
+            event("minus", timestamp="2026-01-10T03:30:00.250-05:00"),
+            event("micro", timestamp="2026-01-10T09:30:00.000001+01:00"),
+            event("no-timestamp", timestamp=None),
+        ]
+
+        api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        assert dict(Event.objects.values_list("event_id", "timestamp")) == {
+            "utc": datetime(2026, 1, 10, 8, 30, tzinfo=UTC),
+            "minus": datetime(2026, 1, 10, 8, 30, 0, 250000, tzinfo=UTC),
+            "micro": datetime(2026, 1, 10, 8, 30, 0, 1, tzinfo=UTC),
+            "no-timestamp": NOW,
+        }
+
+    def test_every_kind_of_bad_event_is_reported_and_the_good_ones_stored(
+        self, api: KeyedClient
+    ) -> None:
+        batch = [
+            event("good-1"),
+            "not an object",
+            event("no-customer", external_customer_id=""),
+            event("x" * 256),
+            event("y" * 255),
+            event("bad-time", timestamp=1736500000),
+            event("future", timestamp="2026-01-11T12:00:00.000001Z"),
+            event("props", properties="tokens=1"),
+            event("nul", event_name="a\u0000b"),
+            event("good-1"),
+        ]
+
+        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+
+        body = response.json()
+        assert response.status_code == 202
+        assert (body["accepted"], body["duplicates"], body["rejected"]) == (2, 1, 7)
+        assert [(r["status"], r.get("field"), r.get("reason")) for r in body["results"]] == [
+            ("accepted", None, None),
+            ("rejected", "event", "Each event must be a JSON object."),
+            ("rejected", "external_customer_id", "external_customer_id is required."),
+            ("rejected", "event_id", "event_id is longer than 255 characters."),
+            ("accepted", None, None),
+            ("rejected", "timestamp", "timestamp must be an RFC 3339 string."),
+            ("rejected", "timestamp", "timestamp is more than 24 hours in the future."),
+            ("rejected", "properties", "properties must be a JSON object."),
+            ("rejected", "event_name", "event_name contains a NUL character."),
+            ("duplicate", None, None),
+        ]
+        assert sorted(Event.objects.values_list("event_id", flat=True)) == ["good-1", "y" * 255]
+
+    def test_a_number_too_large_for_a_double_is_refused_not_a_500(self, api: KeyedClient) -> None:
+        body = (
+            '{"events": [{"event_id": "huge", "event_name": "llm_call", '
+            '"external_customer_id": "acme-1", "properties": {"tokens": 1e400}}, '
+            '{"event_id": "fine", "event_name": "llm_call", "external_customer_id": "acme-1", '
+            '"properties": {"tokens": 123456789012345678901234567890}}]}'
+        )
+
+        response = api.client.post("/v1/events/bulk", body, content_type="application/json")
+
+        assert response.status_code == 202
+        assert response.json()["results"] == [
+            {
+                "index": 0,
+                "event_id": None,
+                "status": "rejected",
+                "field": "properties",
+                "reason": "properties contain a number out of range (Infinity).",
+            },
+            {"index": 1, "event_id": "fine", "status": "accepted"},
+        ]
+        assert Event.objects.get().properties == {"tokens": 123456789012345678901234567890}
+
+
+def test_an_environment_or_tenant_with_events_cannot_be_deleted(api: KeyedClient) -> None:
+    """The database has no foreign keys on events (they cost a check per row); Django's PROTECT
+    is what keeps events from pointing at nothing."""
+    api.client.post("/v1/events", event(), format="json")
+
+    stored = Event.objects.get()
+
+    with pytest.raises(ProtectedError) as environment_delete:
+        api.environment.delete()
+    with pytest.raises(ProtectedError) as tenant_delete:
+        api.tenant.delete()
+
+    assert stored in environment_delete.value.protected_objects
+    assert stored in tenant_delete.value.protected_objects
+    assert Event.objects.filter(environment=api.environment).count() == 1
+    assert Environment.objects.filter(pk=api.environment.pk).exists()
