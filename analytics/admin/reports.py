@@ -21,13 +21,13 @@ from rangefilter.filters import DateRangeFilterBuilder
 
 from analytics.reports.content import money_text
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
-from analytics.reports.periods import Period, local_midnight, period_containing, period_label
-from analytics.reports.rendering import preview_html, report_render
+from analytics.reports.periods import Period, period_label
+from analytics.reports.rendering import csv_filename, csv_text, preview_html, report_render
 from analytics.reports.selectors import report_data_for, schedule_scope_label
 from analytics.reports.services import (
     SendNowResult,
     SendOutcome,
-    last_closed_period_of,
+    report_period_of,
     report_schedule_plan,
     report_send_now,
 )
@@ -38,21 +38,19 @@ from flexprice_site.tenancy import TenantScopedAdmin
 def schedule_period(schedule: ReportSchedule, period_start: str | None) -> Period:
     """The period of `?period_start=YYYY-MM-DD` (the one containing that local day), else the
     last closed one."""
-    if not period_start:
-        return last_closed_period_of(schedule, now=timezone.now())
-    try:
-        day = date.fromisoformat(period_start)
-    except ValueError:
-        raise Http404(f"“{period_start}” is not a date (YYYY-MM-DD).") from None
-    return period_containing(schedule.cadence, local_midnight(day, schedule.zone), schedule.zone)
+    day = None
+    if period_start:
+        try:
+            day = date.fromisoformat(period_start)
+        except ValueError:
+            raise Http404(f"“{period_start}” is not a date (YYYY-MM-DD).") from None
+    return report_period_of(schedule, day=day, now=timezone.now())
 
 
 def send_now_message(schedule: ReportSchedule, result: SendNowResult) -> tuple[int, str]:
     """What a person is told after "send now": a message level and the sentence."""
     run = result.run
-    label = period_label(
-        schedule.cadence, Period(start=run.period_start, end=run.period_end), schedule.zone
-    )
+    label = period_label(schedule.cadence, run.period, schedule.zone)
     what = f"“{schedule.name}” for {label}"
     if result.outcome is None:
         return messages.WARNING, (
@@ -236,11 +234,12 @@ class ReportScheduleAdmin(TenantScopedAdmin):
         schedule = self._schedule(request, object_id)
         period = schedule_period(schedule, request.GET.get("period_start"))
         try:
-            rendered = report_render(report_data_for(schedule=schedule, period=period))
+            data = report_data_for(schedule=schedule, period=period)
         except ApiError as error:
             raise Http404(str(error)) from None
-        response = HttpResponse(rendered.csv_content, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="{rendered.csv_filename}"'
+        # Only the attachment: no chart to draw, no email to render.
+        response = HttpResponse(csv_text(data.csv_rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{csv_filename(data)}"'
         return response
 
     def send_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -343,9 +342,7 @@ class ReportRunAdmin(TenantScopedAdmin):
     @admin.display(description="period", ordering="period_start")
     def period(self, run: ReportRun) -> str:
         schedule = run.schedule
-        return period_label(
-            schedule.cadence, Period(start=run.period_start, end=run.period_end), schedule.zone
-        )
+        return period_label(schedule.cadence, run.period, schedule.zone)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, run: ReportRun) -> str:
@@ -404,9 +401,7 @@ class ReportRunAdmin(TenantScopedAdmin):
     def send_now(self, request: HttpRequest, queryset: QuerySet[ReportRun]) -> None:
         for run in queryset.select_related("schedule__environment", "schedule__customer"):
             schedule = run.schedule
-            result = report_send_now(
-                schedule=schedule, period=Period(start=run.period_start, end=run.period_end)
-            )
+            result = report_send_now(schedule=schedule, period=run.period)
             level, text = send_now_message(schedule, result)
             self.message_user(request, text, level)
 
@@ -426,9 +421,7 @@ class ReportRunAdmin(TenantScopedAdmin):
             raise Http404("No such report run.")
         if not self.has_send_permission(request):
             raise PermissionDenied
-        result = report_send_now(
-            schedule=run.schedule, period=Period(start=run.period_start, end=run.period_end)
-        )
+        result = report_send_now(schedule=run.schedule, period=run.period)
         level, text = send_now_message(run.schedule, result)
         self.message_user(request, text, level)
         return redirect("admin:analytics_reportrun_change", quote(run.pk))

@@ -7,10 +7,6 @@ import math
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-# The object-oriented API with the Agg canvas: no pyplot global state, no GUI, safe in a worker.
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
 from analytics.reports.content import SeriesPoint
 
 REVENUE_COLOUR = "#2f6fdf"
@@ -29,6 +25,12 @@ def margin_chart_png(
 ) -> bytes:
     """A 720 by 300 pixel PNG. Amounts become floats here only to be drawn: every number a
     person reads as text comes from the Decimal values."""
+    # Imported here, not at the top: the admin imports this module, and loading matplotlib
+    # would cost every process (web, worker, beat, commands) over a second at start-up.
+    # The object-oriented API with the Agg canvas: no pyplot global state, no GUI, safe in a worker.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     zone = ZoneInfo(time_zone)
     figure = Figure(figsize=(WIDTH_INCHES, HEIGHT_INCHES), dpi=DPI)
     FigureCanvasAgg(figure)

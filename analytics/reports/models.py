@@ -227,3 +227,7 @@ class ReportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule} · {self.period_start:%Y-%m-%d}"
+
+    @property
+    def period(self) -> periods.Period:
+        return periods.Period(start=self.period_start, end=self.period_end)

@@ -20,7 +20,6 @@ from django.template.loader import render_to_string
 
 from analytics.reports.chart import margin_chart_png, window_label
 from analytics.reports.content import (
-    MONEY,
     Kpi,
     RankedRow,
     ReportData,
@@ -186,7 +185,6 @@ def report_context(data: ReportData) -> dict[str, Any]:
         "data": data,
         "subject": report_subject(data),
         "kpis": kpis,
-        "headline": {row["label"]: row for row in kpis},
         "top_tables": top_tables,
         "top_texts": [
             {"title": table["title"], "text": _ranked_text(table["rows"])} for table in top_tables
@@ -201,7 +199,6 @@ def report_context(data: ReportData) -> dict[str, Any]:
         ),
         "chart_cid": CHART_CID,
         "has_chart": not data.is_empty,
-        "money_kind": MONEY,
         "csv_filename": csv_filename(data),
         "breakdown_rows": max(0, len(data.csv_rows) - 1),
     }

@@ -25,7 +25,7 @@ import enum
 import logging
 import smtplib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
@@ -37,7 +37,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
-from analytics.reports.periods import Period, last_closed_period, next_send_time
+from analytics.reports.periods import (
+    Period,
+    last_closed_period,
+    local_midnight,
+    next_send_time,
+    period_containing,
+)
 from analytics.reports.rendering import RenderedReport, report_email, report_render
 from analytics.reports.selectors import report_data_for
 from flexprice_site.errors import ApiError
@@ -103,6 +109,14 @@ def last_closed_period_of(schedule: ReportSchedule, *, now: datetime) -> Period:
     return last_closed_period(
         schedule.cadence, zone=schedule.zone, send_hour=schedule.send_hour, now=now
     )
+
+
+def report_period_of(schedule: ReportSchedule, *, day: date | None, now: datetime) -> Period:
+    """The schedule's period that contains the local `day`; without one, the last closed."""
+    if day is None:
+        return last_closed_period_of(schedule, now=now)
+    zone = schedule.zone
+    return period_containing(schedule.cadence, local_midnight(day, zone), zone)
 
 
 # --- runs -----------------------------------------------------------------------------------
@@ -315,9 +329,7 @@ def report_run_send(*, run_id: int) -> SendOutcome:
     attempt = run.attempts
     schedule = run.schedule
     try:
-        data = report_data_for(
-            schedule=schedule, period=Period(start=run.period_start, end=run.period_end)
-        )
+        data = report_data_for(schedule=schedule, period=run.period)
         rendered = report_render(data)
     except ApiError as error:
         # The scope itself is wrong (a deleted customer, mixed currencies): retrying can't help.

@@ -9,13 +9,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from analytics.reports.models import ReportRun, ReportSchedule
-from analytics.reports.periods import Period, local_midnight, period_containing, period_label
+from analytics.reports.periods import Period, period_label
 from analytics.reports.rendering import report_render
 from analytics.reports.selectors import report_data_for
 from analytics.reports.services import (
     DeliveryDeferred,
     SendOutcome,
-    last_closed_period_of,
+    report_period_of,
     report_run_send,
     report_runs_due,
     report_schedules_tick,
@@ -61,7 +61,9 @@ class Command(BaseCommand):
         schedules = self._schedules(schedule_ids, chosen=bool(schedule_ids or period_day))
         if options["dry_run"]:
             for schedule in schedules:
-                self._print(schedule, self._period(schedule, period_day))
+                self._print(
+                    schedule, report_period_of(schedule, day=period_day, now=timezone.now())
+                )
             if not schedules:
                 self.stdout.write("No report is due.")
             return
@@ -88,12 +90,6 @@ class Command(BaseCommand):
             return list(active)
         return list(active.filter(next_run_at__lte=timezone.now()))
 
-    def _period(self, schedule: ReportSchedule, day: date | None) -> Period:
-        if day is None:
-            return last_closed_period_of(schedule, now=timezone.now())
-        zone = schedule.zone
-        return period_containing(schedule.cadence, local_midnight(day, zone), zone)
-
     def _label(self, schedule: ReportSchedule, period: Period) -> str:
         label = period_label(schedule.cadence, period, schedule.zone)
         return f"schedule {schedule.pk} “{schedule.name}”, {label}"
@@ -116,7 +112,7 @@ class Command(BaseCommand):
     def _send_chosen(self, schedules: list[ReportSchedule], day: date | None) -> int:
         problems = 0
         for schedule in schedules:
-            period = self._period(schedule, day)
+            period = report_period_of(schedule, day=day, now=timezone.now())
             result = report_send_now(schedule=schedule, period=period, enqueue_retry=False)
             label = self._label(schedule, period)
             if result.outcome is None:
@@ -144,7 +140,7 @@ class Command(BaseCommand):
             self.stdout.write("No report is due.")
         for run_id in run_ids:
             run = ReportRun.objects.select_related("schedule").get(pk=run_id)
-            label = self._label(run.schedule, Period(start=run.period_start, end=run.period_end))
+            label = self._label(run.schedule, run.period)
             try:
                 outcome = report_run_send(run_id=run_id)
             except DeliveryDeferred as deferred:
