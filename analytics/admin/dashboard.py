@@ -27,7 +27,7 @@ from costsheets.selectors import scoped
 from flexprice_site.errors import ApiError
 from flexprice_site.models import Environment, Status
 from flexprice_site.rendering import format_decimal
-from flexprice_site.tenancy import sees_all_tenants, tenant_of
+from flexprice_site.tenancy import scope_to_tenant, sees_all_tenants, tenant_of
 
 DEFAULT_DAYS = 30
 # Customers listed in the picker; beyond that it becomes a text box for the external ID.
@@ -47,10 +47,7 @@ PERCENT_PLACES = Decimal("0.01")
 def environments_for(request: HttpRequest) -> QuerySet[Environment]:
     """The environments this admin user may look at: their tenant's (superusers: all)."""
     environments = Environment.objects.select_related("tenant").order_by("tenant__name", "name")
-    if sees_all_tenants(request):
-        return environments
-    tenant = tenant_of(request)
-    return environments.filter(tenant=tenant) if tenant is not None else environments.none()
+    return scope_to_tenant(environments, request)
 
 
 def default_environment(request: HttpRequest, choices: QuerySet[Environment]) -> Environment | None:

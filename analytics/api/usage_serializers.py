@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ from analytics.api.request_fields import (
     ScopeValidationMixin,
     check_range,
 )
+from analytics.costs.export import csv_text
 from analytics.usage.types import (
     EXPANDABLE,
     UsageAnalyticsItem,
@@ -37,7 +38,12 @@ from costsheets.api.serializers import (
 )
 from costsheets.api.subscriptions import LineItemSerializer
 from costsheets.models import AggregationType, BillingPeriod, CommitmentType, WindowSize
-from flexprice_site.rendering import MoneyField, UtcDateTimeField, format_decimal
+from flexprice_site.rendering import (
+    MoneyField,
+    UtcDateTimeField,
+    format_datetime,
+    format_decimal,
+)
 
 DISPLAY_PLACES = Decimal("0.01")
 
@@ -414,9 +420,9 @@ def usage_analytics_rows(
         values = item.group_values
         lead = [
             item.feature.pk if item.feature is not None else "",
-            _csv_text(item.name),
+            csv_text(item.name),
             item.meter.pk,
-            *(_csv_text(values.get(key) or "") for key in group_keys),
+            *(csv_text(values.get(key) or "") for key in group_keys),
             item.price.pk if item.price is not None else "",
             item.line_item.pk if item.line_item is not None else "",
         ]
@@ -424,7 +430,7 @@ def usage_analytics_rows(
             rows.append(
                 [
                     *lead,
-                    _csv_time(result.start),
+                    format_datetime(result.start),
                     format_decimal(item.total_usage),
                     format_decimal(item.total_cost),
                     str(item.event_count),
@@ -436,7 +442,7 @@ def usage_analytics_rows(
             rows.append(
                 [
                     *lead,
-                    _csv_time(point.timestamp),
+                    format_datetime(point.timestamp),
                     format_decimal(point.usage),
                     format_decimal(point.cost),
                     str(point.event_count),
@@ -444,13 +450,3 @@ def usage_analytics_rows(
                 ]
             )
     return rows
-
-
-def _csv_text(text: str) -> str:
-    """Text a spreadsheet must not read as a formula (names and property values are the
-    tenant's customers' input): a leading = + - @ is escaped with a quote."""
-    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-def _csv_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

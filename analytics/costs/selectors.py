@@ -99,6 +99,8 @@ def cost_analytics(
             window_size=window_size,
             time_zone=time_zone,
             currency=currency,
+            # Cost items have no `sources`: don't ask the engine for them.
+            with_sources=False,
         ),
     )
     found_currency = _one_currency(revenue.currency, {price.currency for price in prices})

@@ -53,6 +53,7 @@ def meter_usage_chart(*, meter: Meter, now: datetime) -> MeterUsageChart:
         window_size=WindowSize.DAY,
         time_zone="UTC",
         priced=False,
+        with_sources=False,
     )
     daily = usage_analytics(environment=environment, request=daily_request)
     by_day: dict[datetime, tuple[Decimal, int]] = {}
@@ -66,7 +67,12 @@ def meter_usage_chart(*, meter: Meter, now: datetime) -> MeterUsageChart:
     )
 
     customers_request = UsageAnalyticsRequest(
-        start=start, end=end, meter_ids=(meter.pk,), group_by=(GROUP_CUSTOMER,), time_zone="UTC"
+        start=start,
+        end=end,
+        meter_ids=(meter.pk,),
+        group_by=(GROUP_CUSTOMER,),
+        time_zone="UTC",
+        with_sources=False,
     )
     note = ""
     try:
@@ -80,6 +86,7 @@ def meter_usage_chart(*, meter: Meter, now: datetime) -> MeterUsageChart:
             group_by=(GROUP_CUSTOMER,),
             time_zone="UTC",
             priced=False,
+            with_sources=False,
         )
         by_customer = usage_analytics(environment=environment, request=unpriced)
     ranked = sorted(

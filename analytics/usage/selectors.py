@@ -300,6 +300,8 @@ def _sources_for(
     if SOURCE_KEY in query.group_by:
         source = series.group.get(SOURCE_KEY)
         return (source,) if source else ()
+    if not ask.request.with_sources:
+        return ()
     if id(query) not in cache:
         cache[id(query)] = ask.sources(query)
     key = (meter_id, tuple(series.group.get(name) for name in query.group_by))

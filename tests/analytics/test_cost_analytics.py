@@ -584,7 +584,7 @@ def test_expand_embeds_meter_and_price(api: KeyedClient, world: World) -> None:
 
 # The key, the catalogue reads (features, costsheet, prices + tiers, line items + tiers,
 # customers, expanded meter and prices + tiers) and one engine statement per meter and side
-# (cost, revenue, usage, sources): 22 today. However many customers or items there are.
+# (cost, revenue, usage): 22 today. However many customers or items there are.
 QUERY_BUDGET = 24
 
 
