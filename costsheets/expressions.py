@@ -356,8 +356,6 @@ def compile_expression(text: str) -> Node:
 
 def expression_error(text: str) -> str | None:
     """A message a person understands when `text` is not a usable CEL expression, else None."""
-    if len(text) > MAX_EXPRESSION_LENGTH:
-        return f"The expression is {len(text)} characters long; the limit is 1000."
     try:
         compile_expression(text)
     except CELParseError as error:

@@ -52,9 +52,9 @@ Errors = dict[str, str]
 # Event property names end up as JSON keys in metering SQL; they are always passed as query
 # parameters, and this whitelist keeps them to names a person would recognise in a report.
 PROPERTY_NAME_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,254}")
-# Properties kept in rollups follow the metering engine's stricter rule for property names in
-# group_by (analytics.metering.query.GROUP_BY_PROPERTY_PATTERN), so that every property a
-# query can group by can be kept, and no name can be kept that a query could not name.
+# Properties kept in rollups: also the rule for property names in a query's group_by
+# (analytics.metering.query.GROUP_BY_PROPERTY_PATTERN is built from it), so that every property
+# a query can group by can be kept, and no name can be kept that a query could not name.
 ROLLUP_PROPERTY_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 MAX_ROLLUP_PROPERTIES = 3
 

@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.metering.windows import WINDOW_SIZES
+from costsheets.validation import PROPERTY_NAME_PATTERN, ROLLUP_PROPERTY_PATTERN
 
 if TYPE_CHECKING:
     from costsheets.models import Meter
 
-GROUP_BY_PROPERTY_PATTERN = re.compile(r"properties\.([A-Za-z_][A-Za-z0-9_.-]{0,63})")
-# Request filters name the same properties meters do (costsheets.validation's rule).
-FILTER_KEY_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,254}")
+# Grouped properties are the ones a meter may keep in rollups; request filters name the same
+# properties meters do. One rule each, in costsheets.validation.
+GROUP_BY_PROPERTY_PATTERN = re.compile(rf"properties\.({ROLLUP_PROPERTY_PATTERN.pattern})")
+FILTER_KEY_PATTERN = PROPERTY_NAME_PATTERN
 GROUP_BY_FIELDS = ("source", "customer")
 
 

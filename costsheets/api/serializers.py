@@ -22,6 +22,7 @@ from costsheets.models import (
     ResetUsage,
     WindowSize,
 )
+from costsheets.validation import MAX_ROLLUP_PROPERTIES
 from flexprice_site.models import Status
 from flexprice_site.rendering import MoneyField, UtcDateTimeField
 
@@ -158,8 +159,9 @@ class MeterWriteSerializer(serializers.Serializer):
     rollup_properties = serializers.ListField(
         child=StrictStringField(max_length=64),
         required=False,
-        max_length=3,
-        help_text="Extension: properties kept in the hourly rollups (at most 3, each with few "
+        max_length=MAX_ROLLUP_PROPERTIES,
+        help_text=f"Extension: properties kept in the hourly rollups (at most "
+        f"{MAX_ROLLUP_PROPERTIES}, each with few "
         "values), so that usage analytics filtered or grouped by them skip raw events. "
         "Changing the list rebuilds the meter's rollups in the background.",
     )
