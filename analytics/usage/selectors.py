@@ -442,6 +442,8 @@ def _aggregated_items(
     sources_of: dict[int, dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]]] = {}
 
     aggregates: dict[tuple[str, tuple[str | None, ...]], _Aggregate] = defaultdict(_Aggregate)
+    # Thousands of line items can share one series (no group_by): list its windows once.
+    timestamps_of: dict[tuple[str, tuple[str | None, ...]], list[datetime]] = {}
     for revenue in revenues:
         key = (revenue.meter.pk, _group_key(ask, revenue.group))
         if key not in usage:
@@ -457,7 +459,9 @@ def _aggregated_items(
             aggregate.windowed |= (
                 revenue.line_item.commitment_windowed and revenue.meter.is_bucketed
             )
-        timestamps = [point.timestamp for point in usage[key].points]
+        if key not in timestamps_of:
+            timestamps_of[key] = [point.timestamp for point in usage[key].points]
+        timestamps = timestamps_of[key]
         for point in revenue.priced.points:
             index = max(bisect_right(timestamps, point.timestamp) - 1, 0)
             aggregate.point_costs[index] += point.cost
