@@ -3,9 +3,6 @@ tick, send and retry margin reports to an SMTP server in this process."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,20 +11,17 @@ from pathlib import Path
 
 import pytest
 import redis
-from django.conf import settings
 from django.utils import timezone
 
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
 from analytics.reports.rendering import report_render
 from analytics.reports.selectors import report_data_for
 from analytics.reports.services import last_closed_period_of
-from flexprice_site.embedded_db import database_url
 from flexprice_site.models import Environment
 from tests.analytics.cost_world import build_world, event, ingest
 from tests.analytics.test_reports_smtp import SmtpSink, weekly_schedule
-from tests.flexprice_site.test_celery_heartbeat import redis_reachable
+from tests.celery_processes import celery_beat_and_worker, redis_reachable
 
-BASE_DIR = Path(__file__).resolve().parents[2]
 WAIT_SECONDS = 90  # waits for an email or a state, never a speed assertion
 # A Redis database of its own, so other suites' workers never take these tasks.
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -47,38 +41,20 @@ def beat_and_worker(tmp_path: Path, broker_url: str, smtp_port: int) -> Iterator
     """A worker and a beat ticking every second, mailing through 127.0.0.1:`smtp_port`."""
     if broker_url:
         redis.Redis.from_url(broker_url).flushdb()  # no task left by an earlier run
-    env = {
-        **os.environ,
-        "VAR_DIR": str(tmp_path),
-        "DATABASE_URL": database_url(settings.DATABASES["default"]),
-        "CELERY_BROKER_URL": broker_url,
-        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "DEFAULT_FROM_EMAIL": "reports@flexprice.test",
-        "EMAIL_TIMEOUT": "5",
-        "REPORTS_TICK_SECONDS": "1",
-        "REPORT_RETRY_BACKOFF_SECONDS": "1",
-        "REPORT_RETRY_BACKOFF_MAX_SECONDS": "2",
+    with celery_beat_and_worker(
+        tmp_path,
+        broker_url,
+        EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}",
+        DEFAULT_FROM_EMAIL="reports@flexprice.test",
+        EMAIL_TIMEOUT="5",
+        REPORTS_TICK_SECONDS="1",
+        REPORT_RETRY_BACKOFF_SECONDS="1",
+        REPORT_RETRY_BACKOFF_MAX_SECONDS="2",
         # Room for a slow machine between "retried twice" and the server coming back.
-        "REPORT_SEND_MAX_ATTEMPTS": "30",
-        "HEARTBEAT_SECONDS": "3600",
-    }
-    log = tmp_path / "worker.log"
-    celery = [sys.executable, "-m", "celery", "-A", "flexprice_site"]
-    with log.open("w") as output:
-        worker = subprocess.Popen(
-            [*celery, "worker", "--pool", "solo", "--loglevel", "INFO"],
-            cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        beat = subprocess.Popen(
-            [*celery, "beat", "--loglevel", "INFO"],
-            cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        try:
-            yield log
-        finally:
-            for process in (beat, worker):
-                process.terminate()
-                process.wait(timeout=30)
+        REPORT_SEND_MAX_ATTEMPTS="30",
+        HEARTBEAT_SECONDS="3600",
+    ) as (_worker, log):
+        yield log
 
 
 def wait_until(condition: Callable[[], bool], log: Path) -> bool:
