@@ -50,6 +50,15 @@ def meter_filters(meter: Meter) -> list[tuple[str, object]]:
     return pairs
 
 
+def unique_value_sql(meter: Meter, params: SqlParams) -> str:
+    """The value a COUNT_UNIQUE meter counts (canonical text of its field); NULL for others."""
+    if meter.aggregation_type != AggregationType.COUNT_UNIQUE:
+        return "NULL::text"
+    if not meter.aggregation_field:
+        raise ValueError(f"meter {meter.pk} (COUNT_UNIQUE) needs a field")
+    return canonical_text_sql(meter.aggregation_field, params)
+
+
 # The partials relation's columns. Rows pre-aggregated elsewhere (rollups) have these; raw
 # events add `unique_value` (COUNT_UNIQUE) and `property_<i>` (group_by properties).
 PARTIAL_COLUMNS = (
@@ -90,11 +99,7 @@ def raw_partials_sql(
     group_value = "NULL::text"
     if meter.bucket_size and meter.aggregation_group_by:
         group_value = canonical_text_sql(meter.aggregation_group_by, params)
-    unique_value = "NULL::text"
-    if meter.aggregation_type == AggregationType.COUNT_UNIQUE:
-        if not meter.aggregation_field:
-            raise ValueError(f"meter {meter.pk} (COUNT_UNIQUE) needs a field")
-        unique_value = canonical_text_sql(meter.aggregation_field, params)
+    unique_value = unique_value_sql(meter, params)
     property_columns = [
         f"{canonical_text_sql(name, params)} AS {property_column(index)}"
         for index, key in enumerate(query.group_by)

@@ -100,6 +100,11 @@ class UsageRollup(models.Model):
     latest_ingested = models.DateTimeField(null=True)
     latest_id = models.BigIntegerField(null=True)
     latest_value = ExactNumericField(null=True)
+    # COUNT_UNIQUE meters: the distinct canonical values of the meter's field among the row's
+    # events, sorted (empty for every other type). A distinct count over any whole hours is
+    # the count of the distinct elements of their rows' arrays: hours de-duplicated in advance,
+    # read from a few narrow rows instead of every event's JSON.
+    unique_values = ArrayField(models.TextField(), default=list, blank=True)
 
     class Meta:
         constraints = [

@@ -55,12 +55,9 @@ def meter_config_fingerprint(meter: Meter) -> str:
 
 
 def meter_has_rollups(meter: Meter) -> bool:
-    """Whether the meter is kept in rollups at all.
-
-    COUNT_UNIQUE needs the distinct values themselves, which an hourly row cannot hold, so it is
-    always answered from raw events; a deleted meter is never asked for.
-    """
-    return meter.status != Status.DELETED and meter.aggregation_type != AggregationType.COUNT_UNIQUE
+    """Whether the meter is kept in rollups at all: every meter but a deleted one (never asked
+    for). COUNT_UNIQUE rows keep their hour's distinct values (UsageRollup.unique_values)."""
+    return meter.status != Status.DELETED
 
 
 @dataclass(frozen=True)
@@ -136,11 +133,11 @@ def rollup_span(
 ) -> RollupSpan | None:
     """The part of the query that rollups can answer exactly, or None to use raw events only.
 
-    Rollup rows hold per hour what the engine needs for every aggregation but COUNT_UNIQUE,
-    per customer, source, the meter's group value and the values of the meter's
-    rollup_properties, so they can't serve filters on or grouping by other properties,
-    buckets shorter than an hour, or windows and buckets that cut an hour (a time zone with
-    a half-hour offset). The state is checked in the statement itself (see
+    Rollup rows hold per hour what the engine needs for every aggregation (for COUNT_UNIQUE,
+    the hour's distinct values), per customer, source, the meter's group value and the values
+    of the meter's rollup_properties, so they can't serve filters on or grouping by other
+    properties, buckets shorter than an hour, or windows and buckets that cut an hour (a time
+    zone with a half-hour offset). The state is checked in the statement itself (see
     rollup_partials_sql).
     """
     if not settings.ROLLUP_QUERIES or not meter_has_rollups(meter):
@@ -167,11 +164,21 @@ def rollup_span(
     return span
 
 
-# A rollup row read as a partial row (the engine's PARTIAL_COLUMNS, in order).
+# A rollup row read as a partial row (the engine's PARTIAL_COLUMNS, in order, and the unique
+# value: none, since its values come as rows of their own, _ROLLUP_VALUES_AS_PARTIALS).
 _ROLLUP_AS_PARTIALS = (
     "r.external_customer_id AS customer, r.source, r.group_value, r.hour AS ts, r.event_count, "
     "r.value_count, r.value_sum, r.value_max, r.value_time_sum, r.latest_ts, r.latest_ingested, "
-    "r.latest_id, r.latest_value"
+    "r.latest_id, r.latest_value, NULL::text AS unique_value"
+)
+# Each distinct value of a COUNT_UNIQUE rollup row as a partial row that counts no event and
+# carries no measure, so count(DISTINCT unique_value) sees the values and nothing else changes.
+_ROLLUP_VALUES_AS_PARTIALS = (
+    "r.external_customer_id AS customer, r.source, r.group_value, r.hour AS ts, "
+    "0::bigint AS event_count, 0::bigint AS value_count, NULL::numeric AS value_sum, "
+    "NULL::numeric AS value_max, NULL::numeric AS value_time_sum, "
+    "NULL::timestamptz AS latest_ts, NULL::timestamptz AS latest_ingested, "
+    "NULL::bigint AS latest_id, NULL::numeric AS latest_value, u.value AS unique_value"
 )
 
 
@@ -256,6 +263,15 @@ def rollup_partials_sql(
         [_ROLLUP_AS_PARTIALS, *(f"{_kept_value(meter, n, 'r')} AS {c}" for c, n in grouped)]
     )
     branches.append(_select(rollup_columns, "analytics_usagerollup AS r", rollups))
+    if meter.aggregation_type == AggregationType.COUNT_UNIQUE:
+        values_columns = ", ".join(
+            [
+                _ROLLUP_VALUES_AS_PARTIALS,
+                *(f"{_kept_value(meter, n, 'r')} AS {c}" for c, n in grouped),
+            ]
+        )
+        values = "analytics_usagerollup AS r CROSS JOIN LATERAL unnest(r.unique_values) AS u(value)"
+        branches.append(_select(values_columns, values, rollups))
     backlog = event_partials_sql(meter, params, events=BACKLOG_EVENTS, conditions=events)
     backlog_columns = ", ".join(
         [partial_columns("p"), *(f"{_kept_value(meter, n, 'p')} AS {c}" for c, n in grouped)]

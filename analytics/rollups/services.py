@@ -22,7 +22,7 @@ from analytics.models import Event
 from analytics.rollups import sql
 from analytics.rollups.models import MeterRollupState, RollupStatus, UsageRollup
 from analytics.rollups.selectors import meter_config_fingerprint, meter_has_rollups
-from costsheets.models import AggregationType, Meter
+from costsheets.models import Meter
 from flexprice_site.models import Status
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,9 @@ def rollup_state_sync(*, meter: Meter, force: bool = False, enqueue: bool = True
     Called by the meter services in the transaction that saves the meter, so the state changes
     together with the meter; the rebuild is enqueued once that transaction commits. A changed
     fingerprint (or `force`, the admin's "rebuild now") resets the state to pending with no
-    progress, so the rebuild starts over. A deleted meter, or one rollups can't serve
-    (COUNT_UNIQUE), gets its rows removed by the same task. `enqueue=False` leaves the
-    rebuild to the caller (a command that runs it in its own process).
+    progress, so the rebuild starts over. A deleted meter gets its rows removed by the same
+    task. `enqueue=False` leaves the rebuild to the caller (a command that runs it in its own
+    process).
     """
     fingerprint = meter_config_fingerprint(meter)
     if not meter_has_rollups(meter):
@@ -406,6 +406,5 @@ def rollups_sweep(*, now: datetime | None = None) -> list[str]:
         Q(status=RollupStatus.PENDING)
         | Q(status=RollupStatus.BUILDING, updated_at__lt=stale_before)
         | Q(meter__status=Status.DELETED)
-        | Q(meter__aggregation_type=AggregationType.COUNT_UNIQUE)
     ).order_by("updated_at")
     return list(due.values_list("meter_id", flat=True))

@@ -10,7 +10,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from analytics.metering.partials import PARTIAL_COLUMNS, meter_filters, quantity_sql
+from analytics.metering.partials import (
+    PARTIAL_COLUMNS,
+    meter_filters,
+    quantity_sql,
+    unique_value_sql,
+)
 from analytics.metering.sql import SqlParams, canonical_text_sql, filter_sql
 from costsheets.models import Meter
 
@@ -33,6 +38,7 @@ MEASURE_COLUMNS = (
     "latest_ingested",
     "latest_id",
     "latest_value",
+    "unique_values",
 )
 _COLUMN_LIST = f"({', '.join((*KEY_COLUMNS, *MEASURE_COLUMNS))})"
 
@@ -62,7 +68,8 @@ def event_partials_sql(
 ) -> str:
     """SELECT of one partial row (PARTIAL_COLUMNS) per event of the meter, from `events` (a
     FROM clause naming the event row `e`), that passes `conditions` and the meter's name and
-    filters. The engine's partial columns, then `property_values` (property_values_sql)."""
+    filters. The engine's partial columns, `unique_value` (the canonical value COUNT_UNIQUE
+    counts, NULL for other types) and `property_values` (property_values_sql)."""
     where = [f"e.event_name = {params.add(meter.event_name)}", *conditions]
     where += [filter_sql(name, values, params) for name, values in meter_filters(meter)]
     conditions_sql = "\n  AND ".join(where)
@@ -79,6 +86,7 @@ def event_partials_sql(
        e.ingested_at AS latest_ingested,
        e.id AS latest_id,
        v.quantity AS latest_value,
+       {unique_value_sql(meter, params)} AS unique_value,
        {property_values_sql(meter, params)} AS property_values
 FROM {events}
 CROSS JOIN LATERAL (SELECT {quantity_sql(meter, params)} AS quantity OFFSET 0) AS v
@@ -91,6 +99,13 @@ def _latest(column: str) -> str:
         f"(array_agg({column} ORDER BY latest_ts DESC, latest_ingested DESC, latest_id DESC) "
         f"FILTER (WHERE latest_value IS NOT NULL))[1]"
     )
+
+
+# A rollup row's distinct values, sorted; an empty array for meters that count none.
+_UNIQUE_VALUES = (
+    "coalesce(array_agg(DISTINCT unique_value) FILTER (WHERE unique_value IS NOT NULL), "
+    "'{}'::text[])"
+)
 
 
 def meter_rows_sql(
@@ -114,7 +129,8 @@ def meter_rows_sql(
        {_latest("latest_ts")},
        {_latest("latest_ingested")},
        {_latest("latest_id")},
-       {_latest("latest_value")}
+       {_latest("latest_value")},
+       {_UNIQUE_VALUES}
 FROM (
 {partials}
 ) AS partials
@@ -131,6 +147,10 @@ def _merge(column: str) -> str:
         return f"coalesce({old} + {new}, {old}, {new})"
     if column == "value_max":
         return f"greatest({old}, {new})"  # GREATEST skips NULLs
+    if column == "unique_values":
+        # The union of both rows' values, sorted; nothing to do when the new row brings none.
+        union = f"SELECT DISTINCT u FROM unnest({old} || {new}) AS u ORDER BY u"  # noqa: S608
+        return f"CASE WHEN cardinality({new}) = 0 THEN {old} ELSE ARRAY({union}) END"
     newer = (
         "EXCLUDED.latest_value IS NOT NULL AND (r.latest_value IS NULL OR "
         "(EXCLUDED.latest_ts, EXCLUDED.latest_ingested, EXCLUDED.latest_id) > "
@@ -179,5 +199,6 @@ def insert_day(
 
 
 def partial_columns(alias: str) -> str:
-    """`alias.customer, alias.source, …`: the partial columns, in the engine's order."""
-    return ", ".join(f"{alias}.{column}" for column in PARTIAL_COLUMNS)
+    """`alias.customer, alias.source, …, alias.unique_value`: the partial columns, in the
+    engine's order, then the value COUNT_UNIQUE counts."""
+    return ", ".join(f"{alias}.{column}" for column in (*PARTIAL_COLUMNS, "unique_value"))

@@ -350,7 +350,17 @@ def test_meter_usage_equals_a_naive_recomputation(
 
 # Meters that keep `m` in their rollups; a query filtered on it and grouped by it must come out
 # of the rollups (plus the backlog) exactly as the naive recomputation says.
-KEEPING = ("COUNT", "SUM", "AVG", "MAX", "LATEST", "WEIGHTED_SUM", "EXPRESSION", "BUCKETED_MAX")
+KEEPING = (
+    "COUNT",
+    "COUNT_UNIQUE",
+    "SUM",
+    "AVG",
+    "MAX",
+    "LATEST",
+    "WEIGHTED_SUM",
+    "EXPRESSION",
+    "BUCKETED_MAX",
+)
 FILTERED = ("a", "7", "")
 
 

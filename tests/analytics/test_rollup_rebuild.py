@@ -332,16 +332,22 @@ class TestMetersThatLeave:
         assert not MeterRollupState.objects.filter(meter=meter).exists()
         assert rollups_sweep() == []
 
-    def test_a_meter_turned_count_unique_loses_its_rows(
+    def test_a_meter_turned_count_unique_is_rebuilt_with_its_values(
         self, environment: Environment, stored: None
     ) -> None:
         meter = sum_meter(environment)
         rollup_rebuild(meter_id=meter.pk)
-        meter_update(meter=meter, data={"aggregation_type": AggregationType.COUNT_UNIQUE})
+        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_values=[]).exists()
+        meter_update(
+            meter=meter,
+            data={"aggregation_type": AggregationType.COUNT_UNIQUE, "aggregation_field": "model"},
+        )
 
         assert rollups_sweep() == [meter.pk]
-        assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.DISCARDED
-        assert not UsageRollup.objects.filter(meter=meter).exists()
+        assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.READY
+        rows = UsageRollup.objects.filter(meter=meter)
+        assert rows.exists()
+        assert not rows.filter(unique_values=[]).exists()
 
 
 class TestTheSweep:

@@ -110,6 +110,15 @@ METERS: dict[str, dict[str, Any]] = {
         "aggregation_field": "tokens",
         "bucket_size": WindowSize.DAY,
     },
+    "count_unique_model": {
+        "aggregation_type": AggregationType.COUNT_UNIQUE,
+        "aggregation_field": "model",
+    },
+    # Numbers count by their canonical text: 5 and 5.0 are one value.
+    "count_unique_tokens": {
+        "aggregation_type": AggregationType.COUNT_UNIQUE,
+        "aggregation_field": "tokens",
+    },
     "expression_with_filter": {
         "aggregation_type": AggregationType.SUM,
         "aggregation_expression": "tokens * 2 + bonus",
@@ -268,7 +277,7 @@ class TestRollupsEqualRawEvents:
             assert rollup_span(query, meter, windows=windows) is None, fields
             assert meter_usage(query) == raw_usage(query)
 
-    def test_count_unique_is_never_rolled_up(
+    def test_count_unique_rows_keep_each_hours_distinct_values(
         self, environment: Environment, stored_before_the_meter: None
     ) -> None:
         meter = MeterFactory(
@@ -276,11 +285,23 @@ class TestRollupsEqualRawEvents:
             aggregation_type=AggregationType.COUNT_UNIQUE,
             aggregation_field="model",
         )
-        assert meter.pk not in rollups_sweep()
-        assert not MeterRollupState.objects.filter(meter=meter).exists()
+        build(meter)
+        rows = UsageRollup.objects.filter(meter=meter)
+        assert rows.exists()
+        for row in rows:
+            assert row.unique_values == sorted(set(row.unique_values))
+            assert 0 < len(row.unique_values) <= row.event_count
         query = usage_query(environment, meter, start=DAYS[0], end=DAYS[1])
-        assert rollup_span(query, meter, windows=None) is None
+        assert rollup_span(query, meter, windows=None) is not None
+        assert rollup_usage(query) == raw_usage(query)
         assert meter_usage(query)[0].total == Decimal(3)  # "gpt-4o", "o3" and ""
+
+    def test_other_meters_keep_no_values(
+        self, environment: Environment, stored_before_the_meter: None
+    ) -> None:
+        meter = MeterFactory(event_name="llm_call", **METERS["sum"])
+        build(meter)
+        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_values=[]).exists()
 
 
 class TestTheEngineReadsRollups:
