@@ -13,6 +13,7 @@ from analytics.costs.costing import (
     counting_prices,
 )
 from analytics.costs.results import CostAnalytics, CostItem, PeriodAmount, RevenueItem
+from analytics.metering import shared_answers
 from analytics.metering.windows import WINDOW_SIZES
 from analytics.usage import UsageAnalyticsItem, UsageAnalyticsRequest, usage_analytics
 from analytics.usage.scope import (
@@ -34,6 +35,7 @@ from flexprice_site.models import Environment, Status
 GROUP_CUSTOMER = "external_customer_id"
 
 
+@shared_answers()
 def cost_analytics(
     *,
     environment: Environment,

@@ -6,7 +6,9 @@ group, never per event), finishes AVG and WEIGHTED_SUM divisions in Decimal and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
@@ -208,7 +210,45 @@ def _bucketed_points(layout: Layout, item: _Series) -> tuple[UsagePoint, ...]:
     )
 
 
+# Answers already read within `shared_answers()`, by statement and parameters.
+_answers: ContextVar[dict[tuple[object, ...], list[UsageSeries]] | None] = ContextVar(
+    "metering_answers", default=None
+)
+
+
+@contextmanager
+def shared_answers() -> Iterator[None]:
+    """Within the block, a statement asked again with the same parameters is answered from the
+    first time's series, not run again.
+
+    One request often asks the same question from two sides (cost analytics prices each
+    customer's usage with the costsheet and again with its line items). Nested blocks share the
+    outermost one's answers; series are immutable, so sharing them is safe.
+    """
+    if _answers.get() is not None:
+        yield
+        return
+    token = _answers.set({})
+    try:
+        yield
+    finally:
+        _answers.reset(token)
+
+
 def _run(
+    query: UsageQuery, meter: Meter, layout: Layout, sql: str, params: SqlParams
+) -> list[UsageSeries]:
+    answers = _answers.get()
+    if answers is None:
+        return _run_statement(query, meter, layout, sql, params)
+    # The rows' meaning also depends on the meter and the group_by names they are read with.
+    key = (sql, repr(params.values), meter.pk, meter.aggregation_type, query.group_by)
+    if key not in answers:
+        answers[key] = _run_statement(query, meter, layout, sql, params)
+    return list(answers[key])
+
+
+def _run_statement(
     query: UsageQuery, meter: Meter, layout: Layout, sql: str, params: SqlParams
 ) -> list[UsageSeries]:
     with connection.cursor() as cursor:

@@ -150,6 +150,7 @@ def revenue_by_line_item(
                 group_by=requested,
                 property_filters=property_filters or {},
                 sources=sources,
+                everyone=units is None,
             )
         )
     return revenues
@@ -181,6 +182,7 @@ def _batch_revenue(
     group_by: tuple[str, ...],
     property_filters: Mapping[str, Sequence[str]],
     sources: Sequence[str] | None,
+    everyone: bool,
 ) -> list[LineItemRevenue]:
     payers = {unit.customer.pk: unit for _, unit in batch.line_items}
     if batch.external_customer_ids:
@@ -204,7 +206,10 @@ def _batch_revenue(
         meters=meters,
         start=batch.start,
         end=batch.end,
-        external_customer_ids=external_ids,
+        # Every customer's usage, split by customer, when every customer is in scope: the
+        # line items look up their own payer's series, and the question is the one the cost
+        # side asks too (metering.shared_answers runs it once).
+        external_customer_ids=None if everyone and by_customer else external_ids,
         window_size=window_size,
         time_zone=batch.time_zone,
         billing_anchor=batch.billing_anchor,

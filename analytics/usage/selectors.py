@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TypeVar
 
-from analytics.metering import UsageQuery, UsageSeries
+from analytics.metering import UsageQuery, UsageSeries, shared_answers
 from analytics.usage.pricing import sum_results
 from analytics.usage.revenue import LineItemRevenue, ask_engine, revenue_by_line_item
 from analytics.usage.scope import (
@@ -41,6 +41,7 @@ SOURCE_KEY = "source"
 Only = TypeVar("Only")
 
 
+@shared_answers()
 def usage_analytics(
     *, environment: Environment, request: UsageAnalyticsRequest
 ) -> UsageAnalyticsResult:

@@ -138,10 +138,10 @@ def test_a_meter_without_events_says_so(environment: Environment, staff: Client)
 
 
 @pytest.mark.parametrize("customers", [1, 8])
-def test_the_chart_costs_the_same_queries_whatever_the_customers(
+def test_the_chart_costs_no_more_queries_with_more_customers(
     environment: Environment,
     staff: Client,
-    django_assert_num_queries: DjangoAssertNumQueries,
+    django_assert_max_num_queries: DjangoAssertNumQueries,
     customers: int,
 ) -> None:
     meter = MeterFactory(
@@ -163,7 +163,9 @@ def test_the_chart_costs_the_same_queries_whatever_the_customers(
     send(environment, *[(f"c{number}", "2026-02-10T12:00:00Z", 5) for number in range(customers)])
     staff.get(page(meter))  # warm the admin's own caches (content types, permissions)
 
-    with django_assert_num_queries(19):
+    # With several customers, the top-customers series (usage by customer) and their line
+    # items' revenue are one engine question, asked once: 18 queries; 19 with one customer.
+    with django_assert_max_num_queries(19):
         response = staff.get(page(meter))
 
     assert len(response.context["usage_chart"]["customers"]) == customers
