@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
+from functools import lru_cache
 
 ZERO = Decimal("0")
 ONE = Decimal("1")
@@ -183,6 +184,7 @@ class MarginSummary:
 # --- currency and division ------------------------------------------------------------------
 
 
+@lru_cache(maxsize=256)
 def currency_precision(currency: str) -> int:
     """Number of decimal places of the currency's minor unit (ISO 4217)."""
     code = currency.strip().lower()
@@ -192,16 +194,26 @@ def currency_precision(currency: str) -> int:
     return _MINOR_UNITS.get(code, _DEFAULT_MINOR_UNITS)
 
 
+# quantize() needs the context to hold every digit of its result; this one holds any amount
+# below 10^90, which is all of them but the absurd (those get a context of their own).
+_ROUNDING_CONTEXT = Context(prec=_EXACT_CONTEXT.prec, rounding=ROUND_HALF_UP)
+
+
 def round_money(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's precision, halves away from zero."""
     amount = _to_decimal(amount, "amount")
     places = currency_precision(currency)
-    # quantize fails if the result needs more digits than the context allows, so size it.
-    precision = max(_EXACT_CONTEXT.prec, amount.adjusted() + places + 2)
-    with localcontext(Context(prec=precision, rounding=ROUND_HALF_UP)):
-        rounded = amount.quantize(Decimal(1).scaleb(-places))
+    context = _ROUNDING_CONTEXT
+    if amount.adjusted() + places + 2 > context.prec:
+        context = Context(prec=amount.adjusted() + places + 2, rounding=ROUND_HALF_UP)
+    rounded = amount.quantize(_minor_unit(places), context=context)
     # -0.001 rounds to zero; a "-0" on an invoice line only confuses people.
     return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
+@lru_cache(maxsize=16)
+def _minor_unit(places: int) -> Decimal:
+    return Decimal(1).scaleb(-places)
 
 
 def ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
@@ -291,7 +303,10 @@ def _tier_errors(tiers: tuple[Tier, ...]) -> dict[str, str]:
     return errors
 
 
+@lru_cache(maxsize=1024)
 def _require_valid(terms: PriceTerms) -> None:
+    # Terms are immutable, so each one is checked once, not once per quantity priced (a
+    # month of points is thousands of calls); invalid terms raise and are never cached.
     errors = price_terms_errors(terms)
     if errors:
         raise InvalidPriceTerms(errors)
@@ -311,6 +326,48 @@ def cost(terms: PriceTerms, quantity: Decimal) -> Decimal:
     """What `quantity` units cost under `terms` (SPEC §4), not rounded."""
     with localcontext(_EXACT_CONTEXT):
         return sum((line.amount for line in cost_breakdown(terms, quantity)), ZERO)
+
+
+def cost_function(terms: PriceTerms) -> Callable[[Decimal], Decimal]:
+    """`cost(terms, ·)` for pricing many quantities with one price.
+
+    The terms are checked once, here; flat-fee and package prices then skip building
+    breakdown lines (same numbers: cost() sums exactly these products). Tiered prices go
+    through cost() itself.
+    """
+    _require_valid(terms)
+    context = _EXACT_CONTEXT
+    amount = terms.amount
+
+    if terms.billing_model is BillingModel.FLAT_FEE:
+
+        def flat_fee(quantity: Decimal) -> Decimal:
+            quantity = _require_quantity(quantity)
+            if quantity.is_zero():
+                return ZERO
+            return context.add(ZERO, context.multiply(amount, quantity))
+
+        return flat_fee
+
+    if terms.billing_model is BillingModel.PACKAGE:
+        divide_by = terms.divide_by
+        assert divide_by is not None
+        rounds_up = terms.round_mode is RoundMode.up
+
+        def package(quantity: Decimal) -> Decimal:
+            quantity = _require_quantity(quantity)
+            if quantity.is_zero():
+                return ZERO
+            whole, remainder = context.divmod(quantity, divide_by)
+            packages = context.add(whole, ONE) if rounds_up and not remainder.is_zero() else whole
+            return context.add(ZERO, context.multiply(amount, packages))
+
+        return package
+
+    def tiered(quantity: Decimal) -> Decimal:
+        return cost(terms, quantity)
+
+    return tiered
 
 
 def cost_breakdown(terms: PriceTerms, quantity: Decimal) -> tuple[TierCharge, ...]:

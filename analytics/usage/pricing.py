@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
+from functools import lru_cache
 from typing import Protocol
 
 from costsheets.pricing import (
@@ -17,7 +18,7 @@ from costsheets.pricing import (
     PriceTerms,
     apply_commitment,
     commitment_money,
-    cost,
+    cost_function,
     currency_precision,
     round_money,
 )
@@ -106,7 +107,7 @@ def price_usage(
     currency = terms.currency
     if bucketed and commitment is not None and windowed:
         return _windowed(series, terms=terms, commitment=commitment)
-    price = _Memo(terms)
+    price = _memo_for(terms)
     if bucketed:
         usage_charge = _sum(price(bucket.value) for bucket in series.buckets)
         points = tuple(
@@ -119,7 +120,7 @@ def price_usage(
     else:
         usage_charge = price(series.total)
         points = tuple(
-            PricedPoint(timestamp=point.timestamp, cost=round_money(price(point.value), currency))
+            PricedPoint(timestamp=point.timestamp, cost=price.rounded(point.value))
             for point in series.points
         )
     if commitment is None:
@@ -144,20 +145,45 @@ def price_usage(
     )
 
 
+# Quantities remembered per price terms, at most: a worker keeps a bounded number of them.
+_KNOWN_PER_TERMS = 2048
+
+
 class _Memo:
-    """`cost(terms, quantity)` remembered per quantity: a month of hourly points repeats the
-    same few quantities, and every `cost` call checks the terms again."""
+    """`cost(terms, quantity)` remembered per quantity. A month of hourly points repeats the
+    same few quantities, and so do a tenant's customers priced with the same price, so one
+    memo serves every series priced with equal terms (see `_memo_for`)."""
 
     def __init__(self, terms: PriceTerms) -> None:
-        self.terms = terms
+        self.cost = cost_function(terms)
+        self.currency = terms.currency
         self.known: dict[Decimal, Decimal] = {}
+        self.known_rounded: dict[Decimal, Decimal] = {}
 
     def __call__(self, quantity: Decimal | None) -> Decimal:
         quantity = priceable(quantity)
         charge = self.known.get(quantity)
         if charge is None:
-            charge = self.known[quantity] = cost(self.terms, quantity)
+            if len(self.known) >= _KNOWN_PER_TERMS:
+                self.known.clear()
+            charge = self.known[quantity] = self.cost(quantity)
         return charge
+
+    def rounded(self, quantity: Decimal | None) -> Decimal:
+        """The cost rounded to the currency, as a point shows it."""
+        quantity = priceable(quantity)
+        charge = self.known_rounded.get(quantity)
+        if charge is None:
+            if len(self.known_rounded) >= _KNOWN_PER_TERMS:
+                self.known_rounded.clear()
+            charge = self.known_rounded[quantity] = round_money(self(quantity), self.currency)
+        return charge
+
+
+@lru_cache(maxsize=64)
+def _memo_for(terms: PriceTerms) -> _Memo:
+    """The memo of these terms (terms are immutable values: equal terms, equal costs)."""
+    return _Memo(terms)
 
 
 def _windowed(series: SeriesLike, *, terms: PriceTerms, commitment: Commitment) -> PricedUsage:
@@ -166,7 +192,7 @@ def _windowed(series: SeriesLike, *, terms: PriceTerms, commitment: Commitment) 
     currency = terms.currency
     committed = commitment_money(terms, commitment)
     charges: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
-    price = _Memo(terms)
+    price = _memo_for(terms)
     with localcontext(EXACT_CONTEXT):
         for bucket in series.buckets:
             charges[bucket.start] += price(bucket.value)

@@ -27,6 +27,7 @@ from costsheets.pricing import (
     commitment_money,
     cost,
     cost_breakdown,
+    cost_function,
     currency_precision,
     margin_summary,
     period_commitment,
@@ -933,3 +934,46 @@ def test_round_money_is_symmetric_and_exact(amount: Decimal, currency: str) -> N
     rounded = round_money(amount, currency)
     assert rounded == half_away_from_zero(Fraction(amount), currency_precision(currency))
     assert round_money(-amount, currency) == -rounded
+
+
+@PROPERTY_SETTINGS
+@given(
+    amount=scaled(st.integers(min_value=0, max_value=100_000), 3),
+    divide_by=scaled(st.integers(min_value=1, max_value=10_000), 1),
+    round_mode=st.sampled_from(list(RoundMode)),
+    tiers=tier_lists(places=2),
+    mode=st.sampled_from(list(TierMode)),
+    quantity=quantities,
+)
+def test_cost_function_prices_every_quantity_as_cost_does(
+    amount: Decimal,
+    divide_by: Decimal,
+    round_mode: RoundMode,
+    tiers: tuple[Tier, ...],
+    mode: TierMode,
+    quantity: Decimal,
+) -> None:
+    # given one price of each billing model
+    for terms in (
+        PriceTerms(billing_model=BillingModel.FLAT_FEE, currency="usd", amount=amount),
+        PriceTerms(
+            billing_model=BillingModel.PACKAGE,
+            currency="usd",
+            amount=amount,
+            divide_by=divide_by,
+            round_mode=round_mode,
+        ),
+        tiered(mode, *tiers),
+    ):
+        # then the many-quantities form gives cost()'s number, digits and all
+        priced = cost_function(terms)(quantity)
+        assert priced == cost(terms, quantity)
+        assert str(priced) == str(cost(terms, quantity))
+
+
+def test_cost_function_checks_the_terms_once_up_front() -> None:
+    bad = PriceTerms(billing_model=BillingModel.PACKAGE, currency="usd", amount=D("1"))
+    with pytest.raises(InvalidPriceTerms):
+        cost_function(bad)
+    with pytest.raises(ValueError, match="negative"):
+        cost_function(flat_fee("2"))(D("-1"))
