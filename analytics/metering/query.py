@@ -56,6 +56,10 @@ class UsageQuery:
     group_by: Sequence[str] = ()
     property_filters: Mapping[str, Sequence[str]] = field(default_factory=dict)
     sources: Sequence[str] | None = None
+    # Only which groups had events, and how many: series with `event_count` and no value (no
+    # total, points or buckets), computed without the aggregation's measures — e.g. the
+    # sources of a COUNT_UNIQUE meter, without counting its distinct values. No windows.
+    counts_only: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -64,6 +68,8 @@ class UsageQuery:
             raise ValueError("start must be before end")
         if self.billing_anchor is not None and self.billing_anchor.tzinfo is None:
             raise ValueError("billing_anchor must be an aware datetime")
+        if self.counts_only and self.window_size is not None:
+            raise ValueError("a counts_only query has no windows")
         if self.window_size is not None and self.window_size not in WINDOW_SIZES:
             raise ValueError(
                 f"{self.window_size!r} is not a window size; use one of {', '.join(WINDOW_SIZES)}"

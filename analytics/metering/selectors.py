@@ -19,7 +19,12 @@ from django.db import connection
 from analytics.metering.partials import raw_partials_sql
 from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
 from analytics.metering.sql import SqlParams
-from analytics.metering.statements import Layout, layout_for, usage_statement
+from analytics.metering.statements import (
+    Layout,
+    counts_statement,
+    layout_for,
+    usage_statement,
+)
 from analytics.metering.windows import window_boundaries
 from costsheets.models import AggregationType
 from costsheets.pricing import ratio
@@ -254,6 +259,8 @@ def _run_statement(
     with connection.cursor() as cursor:
         cursor.execute(sql, params.values)
         rows = cursor.fetchall()
+    if query.counts_only:
+        return _counts(query, meter, rows)
     bucketed = layout.buckets is not None
     with localcontext(_EXACT):
         if bucketed:
@@ -279,6 +286,26 @@ def _run_statement(
             )
         )
     return result
+
+
+def _counts(query: UsageQuery, meter: Meter, rows: list[tuple]) -> list[UsageSeries]:
+    """A counts_only statement's rows: each group's event count, no values."""
+    width = len(query.group_by)
+    found = [
+        UsageSeries(
+            meter_id=meter.pk,
+            group=dict(zip(query.group_by, row[:width], strict=True)),
+            total=None,
+            event_count=row[width],
+        )
+        for row in rows
+    ]
+    found.sort(
+        key=lambda series: tuple(
+            (value is not None, value or "") for value in (series.group[k] for k in query.group_by)
+        )
+    )
+    return found
 
 
 def _windows(query: UsageQuery) -> tuple[datetime, ...] | None:
@@ -310,7 +337,10 @@ def usage_from_partials(
     if windows is None:
         windows = _windows(query)
     layout = layout_for(query, meter, windows)
-    sql = usage_statement(meter=meter, layout=layout, partials_sql=partials_sql, params=params)
+    if query.counts_only:
+        sql = counts_statement(layout=layout, partials_sql=partials_sql)
+    else:
+        sql = usage_statement(meter=meter, layout=layout, partials_sql=partials_sql, params=params)
     return _run(query, meter, layout, sql, params)
 
 

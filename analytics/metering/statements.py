@@ -101,6 +101,18 @@ def is_bucketed(meter: Meter) -> bool:
     return bool(meter.bucket_size) and meter.aggregation_type in BUCKET_MEASURES
 
 
+def counts_statement(*, layout: Layout, partials_sql: str) -> str:
+    """Rows: group columns, Σ event_count — one per group with events (a counts_only query)."""
+    groups = ", ".join(layout.group_columns)
+    grouping = f"\nGROUP BY {groups}" if groups else ""
+    select = f"{groups}, {EVENT_COUNT}" if groups else EVENT_COUNT
+    return (
+        f"WITH partials AS (\n{partials_sql}\n)\n"
+        f"SELECT {select}\nFROM partials{grouping}\n"
+        "HAVING sum(event_count) > 0"
+    )
+
+
 def usage_statement(*, meter: Meter, layout: Layout, partials_sql: str, params: SqlParams) -> str:
     """One statement giving every window's and the total's aggregates of `meter`.
 
@@ -141,7 +153,7 @@ def usage_statement(*, meter: Meter, layout: Layout, partials_sql: str, params: 
 def layout_for(query: UsageQuery, meter: Meter, windows: tuple[datetime, ...] | None) -> Layout:
     """The windows of the query and, for bucketed meters, the buckets over its range."""
     buckets = None
-    if is_bucketed(meter):
+    if is_bucketed(meter) and not query.counts_only:
         buckets = window_boundaries(
             meter.bucket_size,
             start=query.start,

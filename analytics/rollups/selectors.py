@@ -151,7 +151,7 @@ def rollup_span(
         return None
     if windows is not None and not _on_whole_hours(windows, query.start, query.end):
         return None
-    if is_bucketed(meter):
+    if is_bucketed(meter) and not query.counts_only:
         buckets = window_boundaries(
             meter.bucket_size,
             start=query.start,
@@ -263,7 +263,7 @@ def rollup_partials_sql(
         [_ROLLUP_AS_PARTIALS, *(f"{_kept_value(meter, n, 'r')} AS {c}" for c, n in grouped)]
     )
     branches.append(_select(rollup_columns, "analytics_usagerollup AS r", rollups))
-    if meter.aggregation_type == AggregationType.COUNT_UNIQUE:
+    if meter.aggregation_type == AggregationType.COUNT_UNIQUE and not query.counts_only:
         values_columns = ", ".join(
             [
                 _ROLLUP_VALUES_AS_PARTIALS,

@@ -206,11 +206,11 @@ class _Asker:
         self, query: UsageQuery
     ) -> dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]]:
         """The sources of each series `query` answers, by (meter, its group values): the same
-        question grouped by source too, without windows."""
+        question grouped by source too, counting events only (no windows, no values)."""
         if SOURCE_KEY in query.group_by:
             return {}
         companion = dataclasses.replace(
-            query, group_by=(*query.group_by, SOURCE_KEY), window_size=None
+            query, group_by=(*query.group_by, SOURCE_KEY), window_size=None, counts_only=True
         )
         found: dict[tuple[str, tuple[str | None, ...]], set[str]] = defaultdict(set)
         for series in ask_engine(companion):

@@ -296,6 +296,46 @@ class TestRollupsEqualRawEvents:
         assert rollup_usage(query) == raw_usage(query)
         assert meter_usage(query)[0].total == Decimal(3)  # "gpt-4o", "o3" and ""
 
+    @pytest.mark.parametrize("kind", ["count_unique_model", "bucketed_max_by_model", "sum"])
+    def test_a_counts_only_query_finds_the_same_groups_and_event_counts(
+        self, kind: str, environment: Environment, stored_before_the_meter: None
+    ) -> None:
+        meter = MeterFactory(event_name="llm_call", **METERS[kind])
+        build(meter)
+        ingest(environment, random_events("new", 40, seed=5), now=T0 + timedelta(minutes=5))
+        full = usage_query(
+            environment, meter, start=DAYS[0], end=DAYS[1], group_by=("customer", "source")
+        )
+        counted = UsageQuery(
+            environment_id=environment.pk,
+            meters=(meter,),
+            start=DAYS[0],
+            end=DAYS[1],
+            group_by=("customer", "source"),
+            counts_only=True,
+        )
+
+        def counts(series: list[Any]) -> list[tuple[Any, ...]]:
+            return [(item.group, item.event_count) for item in series]
+
+        # From rollups plus the backlog, and from raw events: the full query's groups and counts.
+        answered = meter_usage(counted)
+        assert counts(answered) == counts(meter_usage(full)) == counts(raw_usage(counted))
+        assert answered
+        assert all(item.total is None and not item.points for item in answered)
+
+    def test_a_counts_only_query_has_no_windows(self, environment: Environment) -> None:
+        meter = MeterFactory(event_name="llm_call", **METERS["count"])
+        with pytest.raises(ValueError, match="no windows"):
+            usage_query(
+                environment,
+                meter,
+                start=DAYS[0],
+                end=DAYS[1],
+                window_size="DAY",
+                counts_only=True,
+            )
+
     def test_other_meters_keep_no_values(
         self, environment: Environment, stored_before_the_meter: None
     ) -> None:
