@@ -586,10 +586,12 @@ def windowed_commitment(
         )
         for quantity in bucket_quantities
     )
-    return windows, _sum_results(windows)
+    return windows, sum_results(windows)
 
 
-def _sum_results(results: tuple[CommitmentResult, ...]) -> CommitmentResult:
+def sum_results(results: Iterable[CommitmentResult]) -> CommitmentResult:
+    """The field-by-field sum of commitment results, exact (all zero for none)."""
+    results = tuple(results)
     with localcontext(_EXACT_CONTEXT):
         totals = {
             name: sum((getattr(result, name) for result in results), ZERO)

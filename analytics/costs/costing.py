@@ -11,6 +11,7 @@ from django.db.models import Q
 
 from analytics.costs.results import CostItem, PeriodAmount
 from analytics.metering import UsageQuery, UsageSeries
+from analytics.metering.query import CUSTOMER_KEY
 from analytics.usage.pricing import price_usage
 from analytics.usage.revenue import ask_engine
 from costsheets.models import Costsheet, Customer, Meter, Price, PriceType
@@ -18,9 +19,6 @@ from costsheets.pricing import ZERO
 from costsheets.selectors import scoped
 from costsheets.terms import price_terms_for
 from flexprice_site.models import Environment, Status
-
-# The metering engine's group-by key of the event's external customer ID.
-CUSTOMER_KEY = "customer"
 
 
 @dataclass(frozen=True)

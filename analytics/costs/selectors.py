@@ -25,14 +25,12 @@ from analytics.usage.scope import (
     usage_line_items,
     zone_error,
 )
+from analytics.usage.types import GROUP_CUSTOMER
 from costsheets.models import Costsheet, Customer, Feature, WindowSize
 from costsheets.pricing import ZERO, margin_summary
 from costsheets.selectors import active_costsheet_for, costsheet_get, scoped
 from flexprice_site.errors import InvalidOperation, ValidationFailed
 from flexprice_site.models import Environment, Status
-
-# Usage analytics' group-by name for the event's customer (tenant-wide revenue per customer).
-GROUP_CUSTOMER = "external_customer_id"
 
 
 @shared_answers()

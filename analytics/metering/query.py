@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 # properties meters do. One rule each, in costsheets.validation.
 GROUP_BY_PROPERTY_PATTERN = re.compile(rf"properties\.({ROLLUP_PROPERTY_PATTERN.pattern})")
 FILTER_KEY_PATTERN = PROPERTY_NAME_PATTERN
-GROUP_BY_FIELDS = ("source", "customer")
+# The group_by key of the event's external customer ID (the API calls it external_customer_id).
+CUSTOMER_KEY = "customer"
+GROUP_BY_FIELDS = ("source", CUSTOMER_KEY)
 
 
 def group_by_property(key: str) -> str | None:

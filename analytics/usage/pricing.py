@@ -21,6 +21,7 @@ from costsheets.pricing import (
     cost_function,
     currency_precision,
     round_money,
+    sum_results,
 )
 
 # Sums of unrounded charges stay exact (as in costsheets.pricing): 100 digits hold any of them.
@@ -249,18 +250,6 @@ def round_split(result: CommitmentResult, currency: str) -> CommitmentResult:
         commitment=round_money(result.commitment, currency),
         **parts,
     )
-
-
-def sum_results(results: Iterable[CommitmentResult]) -> CommitmentResult:
-    """The field-by-field sum of commitment results (all zero for none)."""
-    totals = dict.fromkeys(
-        ("charge", "usage_charge", "commitment", "utilized", "overage", "true_up"), ZERO
-    )
-    with localcontext(EXACT_CONTEXT):
-        for result in results:
-            for name in totals:
-                totals[name] += getattr(result, name)
-    return CommitmentResult(**totals)
 
 
 def _sum(amounts: Iterable[Decimal]) -> Decimal:

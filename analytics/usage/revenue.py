@@ -10,6 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from analytics.metering import UsageQuery, UsageSeries, meter_usage
+from analytics.metering.query import CUSTOMER_KEY
 from analytics.metering.windows import TooManyWindows
 from analytics.usage.pricing import (
     PricedUsage,
@@ -24,9 +25,6 @@ from costsheets.pricing import CommitmentResult, PriceTerms
 from costsheets.terms import commitment_for, price_terms_for
 from flexprice_site.errors import ValidationFailed
 from flexprice_site.models import Environment
-
-# The engine's group_by key of the event's external customer ID.
-CUSTOMER_KEY = "customer"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import TypeVar
 
 from analytics.metering import UsageQuery, UsageSeries, shared_answers
-from analytics.usage.pricing import sum_results
 from analytics.usage.revenue import LineItemRevenue, ask_engine, revenue_by_line_item
 from analytics.usage.scope import (
     UTC_NAME,
@@ -32,7 +31,7 @@ from analytics.usage.types import (
     engine_group_key,
 )
 from costsheets.models import Feature, Meter, SubscriptionLineItem
-from costsheets.pricing import ZERO, CommitmentResult
+from costsheets.pricing import ZERO, CommitmentResult, sum_results
 from flexprice_site.errors import InvalidOperation, ValidationFailed
 from flexprice_site.models import Environment
 
