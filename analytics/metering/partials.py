@@ -6,6 +6,7 @@ aggregation with pre-aggregated rows of the same shape.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -83,49 +84,41 @@ def property_column(index: int) -> str:
     return f"property_{index}"
 
 
-def raw_partials_sql(
-    query: UsageQuery,
+def group_value_sql(meter: Meter, params: SqlParams) -> str:
+    """The event's value of the meter's aggregation group_by property (bucketed meters that
+    have one); NULL otherwise."""
+    if meter.bucket_size and meter.aggregation_group_by:
+        return canonical_text_sql(meter.aggregation_group_by, params)
+    return "NULL::text"
+
+
+def event_partials_sql(
     meter: Meter,
     params: SqlParams,
     *,
-    start: datetime | None = None,
-    end: datetime | None = None,
+    events: str,
+    conditions: Sequence[str],
+    extra_columns: Sequence[str] = (),
+    fenced: bool = False,
 ) -> str:
-    """SELECT of one partial row per event of `meter` passing every filter of `query`.
+    """SELECT of one partial row per event of `meter`: the events of `events` (a FROM clause
+    naming the event row `e`) that have the meter's event name, pass its filters and
+    `conditions`. Columns: PARTIAL_COLUMNS, `unique_value` (the canonical value COUNT_UNIQUE
+    counts; NULL for other types), then `extra_columns` (SQL `expression AS name`).
 
-    `start`/`end` narrow the time range (a rollup reader adds the not yet rolled up tail).
+    The one definition of how an event counts, for raw-event queries and rollups alike.
+    `fenced` computes the quantity once per event (OFFSET 0) instead of letting PostgreSQL
+    inline it into each aggregate that reads it: the rollup job's aggregation reads it five
+    times in one process; a query's runs in parallel workers, where inlining measured faster.
     """
-    quantity = quantity_sql(meter, params)
-    group_value = "NULL::text"
-    if meter.bucket_size and meter.aggregation_group_by:
-        group_value = canonical_text_sql(meter.aggregation_group_by, params)
-    unique_value = unique_value_sql(meter, params)
-    property_columns = [
-        f"{canonical_text_sql(name, params)} AS {property_column(index)}"
-        for index, key in enumerate(query.group_by)
-        if (name := group_by_property(key)) is not None
-    ]
-    conditions = [
-        f"e.environment_id = {params.add(query.environment_id)}",
-        f"e.event_name = {params.add(meter.event_name)}",
-        f"e.timestamp >= {params.add(start or query.start)}",
-        f"e.timestamp < {params.add(end or query.end)}",
-    ]
-    if query.external_customer_ids is not None:
-        customers = params.add(list(query.external_customer_ids))
-        conditions.append(f"e.external_customer_id = ANY({customers}::text[])")
-    if query.sources is not None:
-        conditions.append(f"e.source = ANY({params.add(list(query.sources))}::text[])")
-    for name, values in [*meter_filters(meter), *query.property_filters.items()]:
-        conditions.append(filter_sql(name, values, params))
-    extra = "".join(f",\n       {column}" for column in property_columns)
-    where = "\n  AND ".join(conditions)
-    # The lateral subquery names the quantity once here; PostgreSQL inlines it into each
-    # aggregate that reads it. Fencing it (OFFSET 0) would compute it once per event but moves
-    # that work out of the parallel workers, which measured no faster.
+    where = [f"e.event_name = {params.add(meter.event_name)}", *conditions]
+    where += [filter_sql(name, values, params) for name, values in meter_filters(meter)]
+    extra = "".join(f",\n       {column}" for column in extra_columns)
+    fence = " OFFSET 0" if fenced else ""
+    conditions_sql = "\n  AND ".join(where)
     return f"""SELECT e.external_customer_id AS customer,
        e.source AS source,
-       {group_value} AS group_value,
+       {group_value_sql(meter, params)} AS group_value,
        e.timestamp AS ts,
        1::bigint AS event_count,
        (CASE WHEN v.quantity IS NULL THEN 0 ELSE 1 END)::bigint AS value_count,
@@ -136,7 +129,46 @@ def raw_partials_sql(
        e.ingested_at AS latest_ingested,
        e.id AS latest_id,
        v.quantity AS latest_value,
-       {unique_value} AS unique_value{extra}
-FROM analytics_event AS e
-CROSS JOIN LATERAL (SELECT {quantity} AS quantity) AS v
-WHERE {where}"""  # noqa: S608 - placeholders and our own fragments only
+       {unique_value_sql(meter, params)} AS unique_value{extra}
+FROM {events}
+CROSS JOIN LATERAL (SELECT {quantity_sql(meter, params)} AS quantity{fence}) AS v
+WHERE {conditions_sql}"""  # noqa: S608 - placeholders and our own fragments only
+
+
+def raw_partials_sql(
+    query: UsageQuery,
+    meter: Meter,
+    params: SqlParams,
+    *,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> str:
+    """SELECT of one partial row per event of `meter` passing every filter of `query`, with a
+    `property_<i>` column per group_by property.
+
+    `start`/`end` narrow the time range (a rollup reader adds the not yet rolled up tail).
+    """
+    property_columns = [
+        f"{canonical_text_sql(name, params)} AS {property_column(index)}"
+        for index, key in enumerate(query.group_by)
+        if (name := group_by_property(key)) is not None
+    ]
+    conditions = [
+        f"e.environment_id = {params.add(query.environment_id)}",
+        f"e.timestamp >= {params.add(start or query.start)}",
+        f"e.timestamp < {params.add(end or query.end)}",
+    ]
+    if query.external_customer_ids is not None:
+        customers = params.add(list(query.external_customer_ids))
+        conditions.append(f"e.external_customer_id = ANY({customers}::text[])")
+    if query.sources is not None:
+        conditions.append(f"e.source = ANY({params.add(list(query.sources))}::text[])")
+    for name, values in query.property_filters.items():
+        conditions.append(filter_sql(name, values, params))
+    return event_partials_sql(
+        meter,
+        params,
+        events="analytics_event AS e",
+        conditions=conditions,
+        extra_columns=property_columns,
+    )

@@ -18,7 +18,7 @@ from analytics.metering.sql import SqlParams
 from analytics.metering.statements import is_bucketed
 from analytics.metering.windows import MINUTES, window_boundaries
 from analytics.rollups.models import RollupStatus
-from analytics.rollups.sql import BACKLOG_EVENTS, event_partials_sql, partial_columns
+from analytics.rollups.sql import BACKLOG_EVENTS, partial_columns, partials_with_kept_values_sql
 from costsheets.models import AggregationType, Meter
 from flexprice_site.models import Status, Tenant
 
@@ -272,7 +272,7 @@ def rollup_partials_sql(
         )
         values = "analytics_usagerollup AS r CROSS JOIN LATERAL unnest(r.unique_values) AS u(value)"
         branches.append(_select(values_columns, values, rollups))
-    backlog = event_partials_sql(meter, params, events=BACKLOG_EVENTS, conditions=events)
+    backlog = partials_with_kept_values_sql(meter, params, events=BACKLOG_EVENTS, conditions=events)
     backlog_columns = ", ".join(
         [partial_columns("p"), *(f"{_kept_value(meter, n, 'p')} AS {c}" for c, n in grouped)]
     )

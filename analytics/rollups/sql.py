@@ -10,13 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from analytics.metering.partials import (
-    PARTIAL_COLUMNS,
-    meter_filters,
-    quantity_sql,
-    unique_value_sql,
-)
-from analytics.metering.sql import SqlParams, canonical_text_sql, filter_sql
+from analytics.metering.partials import PARTIAL_COLUMNS, event_partials_sql
+from analytics.metering.sql import SqlParams, canonical_text_sql
 from costsheets.models import Meter
 
 # Key and measure columns of analytics_usagerollup, in the order the SELECTs below produce them.
@@ -47,13 +42,6 @@ BACKLOG_EVENTS = "analytics_eventbacklog AS b JOIN analytics_event AS e ON e.id 
 _NOT_IN_BACKLOG = "NOT EXISTS (SELECT 1 FROM analytics_eventbacklog b WHERE b.event_id = e.id)"
 
 
-def group_value_sql(meter: Meter, params: SqlParams) -> str:
-    """The meter's group value of an event: as the engine's raw partials compute it."""
-    if meter.bucket_size and meter.aggregation_group_by:
-        return canonical_text_sql(meter.aggregation_group_by, params)
-    return "NULL::text"
-
-
 def property_values_sql(meter: Meter, params: SqlParams) -> str:
     """An event's canonical values of the meter's rollup_properties, as a text[] in the
     meter's order (NULL for a property it lacks, as the raw path's canonical value)."""
@@ -63,34 +51,19 @@ def property_values_sql(meter: Meter, params: SqlParams) -> str:
     return f"ARRAY[{values}]::text[]"
 
 
-def event_partials_sql(
+def partials_with_kept_values_sql(
     meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
 ) -> str:
-    """SELECT of one partial row (PARTIAL_COLUMNS) per event of the meter, from `events` (a
-    FROM clause naming the event row `e`), that passes `conditions` and the meter's name and
-    filters. The engine's partial columns, `unique_value` (the canonical value COUNT_UNIQUE
-    counts, NULL for other types) and `property_values` (property_values_sql)."""
-    where = [f"e.event_name = {params.add(meter.event_name)}", *conditions]
-    where += [filter_sql(name, values, params) for name, values in meter_filters(meter)]
-    conditions_sql = "\n  AND ".join(where)
-    return f"""SELECT e.external_customer_id AS customer,
-       e.source AS source,
-       {group_value_sql(meter, params)} AS group_value,
-       e.timestamp AS ts,
-       1::bigint AS event_count,
-       (CASE WHEN v.quantity IS NULL THEN 0 ELSE 1 END)::bigint AS value_count,
-       v.quantity AS value_sum,
-       v.quantity AS value_max,
-       v.quantity * extract(epoch FROM e.timestamp) AS value_time_sum,
-       e.timestamp AS latest_ts,
-       e.ingested_at AS latest_ingested,
-       e.id AS latest_id,
-       v.quantity AS latest_value,
-       {unique_value_sql(meter, params)} AS unique_value,
-       {property_values_sql(meter, params)} AS property_values
-FROM {events}
-CROSS JOIN LATERAL (SELECT {quantity_sql(meter, params)} AS quantity OFFSET 0) AS v
-WHERE {conditions_sql}"""  # noqa: S608 - placeholders and our own fragments only
+    """The engine's event partials of the meter (metering.partials.event_partials_sql) with
+    `property_values` (property_values_sql), as the rollup job and backlog readers need them."""
+    return event_partials_sql(
+        meter,
+        params,
+        events=events,
+        conditions=conditions,
+        extra_columns=[f"{property_values_sql(meter, params)} AS property_values"],
+        fenced=True,
+    )
 
 
 def _latest(column: str) -> str:
@@ -112,9 +85,9 @@ def meter_rows_sql(
     meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
 ) -> str:
     """SELECT of the meter's rollup rows (KEY_COLUMNS + MEASURE_COLUMNS): its partials over
-    `events` (see event_partials_sql) combined per UTC hour, customer, source, group and
-    kept property values."""
-    partials = event_partials_sql(meter, params, events=events, conditions=conditions)
+    `events` (see partials_with_kept_values_sql) combined per UTC hour, customer, source,
+    group and kept property values."""
+    partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
     return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
        customer,
        date_trunc('hour', ts, 'UTC') AS hour,
