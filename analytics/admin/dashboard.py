@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from analytics.costs import CostAnalytics, cost_analytics
 from analytics.costs.export import breakdown_rows
-from costsheets.admin.calculator import grouped, money
+from costsheets.formatting import grouped, money_text
 from costsheets.models import Customer, WindowSize
 from costsheets.pricing import ZERO
 from costsheets.selectors import scoped
@@ -157,8 +157,7 @@ def _amount(value: Decimal, currency: str) -> str:
     """`$1,234.50`, `-$10.00`; without a currency the exact number (`1,234.5`)."""
     if not currency:
         return grouped(value)
-    text = money(value.copy_abs(), currency)
-    return f"-{text}" if value < ZERO and text != money(ZERO, currency) else text
+    return money_text(value, currency)
 
 
 def _percent(value: Decimal) -> str:

@@ -19,7 +19,6 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from rangefilter.filters import DateRangeFilterBuilder
 
-from analytics.reports.content import money_text
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
 from analytics.reports.periods import Period, period_label
 from analytics.reports.rendering import csv_filename, csv_text, preview_html, report_render
@@ -31,6 +30,7 @@ from analytics.reports.services import (
     report_schedule_plan,
     report_send_now,
 )
+from costsheets.formatting import money_text
 from flexprice_site.errors import ApiError
 from flexprice_site.tenancy import TenantScopedAdmin
 

@@ -10,7 +10,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from analytics.costs import CostAnalytics
 from analytics.costs.export import breakdown_rows
-from costsheets.pricing import HUNDRED, ZERO, currency_precision, ratio, round_money
+from costsheets.formatting import money_text
+from costsheets.pricing import HUNDRED, ZERO, ratio
 
 TOP = 5
 MONEY = "money"
@@ -209,31 +210,6 @@ def report_data_build(
 
 
 # --- how numbers read in the email ------------------------------------------------------------
-
-CURRENCY_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹"}
-
-
-def _grouped(text: str) -> str:
-    sign = "-" if text.startswith("-") else ""
-    whole, _, fraction = text.lstrip("-").partition(".")
-    whole = f"{int(whole):,}"
-    return sign + whole + (f".{fraction}" if fraction else "")
-
-
-def money_text(amount: Decimal, currency: str) -> str:
-    """`$1,250.00`, `-$5.00`, `¥12`, `CHF 3.50`; without a currency, 2 places and no symbol."""
-    code = currency.strip().lower()
-    if code:
-        rounded = round_money(amount, code)
-        places = currency_precision(code)
-    else:
-        rounded, places = round_money(amount, "usd"), 2
-    text = _grouped(format(abs(rounded), f".{places}f"))
-    sign = "-" if rounded < ZERO else ""
-    symbol = CURRENCY_SYMBOLS.get(code)
-    if symbol:
-        return f"{sign}{symbol}{text}"
-    return f"{sign}{code.upper()} {text}" if code else f"{sign}{text}"
 
 
 def _rounded(value: Decimal, places: int) -> Decimal:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from costsheets.formatting import grouped, money_text
 from costsheets.models import BillingModel, Price
-from costsheets.models.prices import CURRENCY_SYMBOLS
 from costsheets.pricing import (
     InvalidPriceTerms,
     PriceTerms,
@@ -17,7 +17,6 @@ from costsheets.pricing import (
     round_money,
 )
 from costsheets.terms import price_terms_for
-from flexprice_site.rendering import format_decimal
 
 # Calculations of absurd quantities only make the page slow to render and hard to read.
 LARGEST_QUANTITY = Decimal(10) ** 18
@@ -53,26 +52,6 @@ class Calculation:
     @property
     def has_result(self) -> bool:
         return bool(self.total)
-
-
-def _group_digits(text: str) -> str:
-    sign = "-" if text.startswith("-") else ""
-    whole, dot, fraction = text.lstrip("-").partition(".")
-    return f"{sign}{int(whole):,}{dot}{fraction}"
-
-
-def grouped(value: Decimal) -> str:
-    """A number as people read it: `120,000,000`, `0.0000025` (exact, no trailing zeros)."""
-    return _group_digits(format_decimal(value))
-
-
-def money(amount: Decimal, currency: str) -> str:
-    """An amount rounded to the currency's precision with its symbol: `$1,250.00`, `¥12`."""
-    rounded = round_money(amount, currency)
-    code = currency.lower()
-    symbol = CURRENCY_SYMBOLS.get(code)
-    text = _group_digits(format(rounded, "f"))
-    return f"{symbol}{text}" if symbol else f"{code.upper()} {text}"
 
 
 def parse_quantity(text: str) -> tuple[Decimal | None, str]:
@@ -142,7 +121,7 @@ def price_calculation(price: Price, quantity_text: str) -> Calculation:
         quantity=grouped(quantity),
         unit_word="unit" if quantity == 1 else "units",
         lines=tuple(_line(terms, line) for line in lines),
-        total=money(exact, terms.currency),
+        total=money_text(exact, terms.currency),
         exact_total=grouped(exact),
         currency=terms.currency.upper(),
         places=places,

@@ -29,7 +29,8 @@ from costsheets.admin.base import (
     created_range,
     readonly_link,
 )
-from costsheets.admin.calculator import grouped, price_calculation
+from costsheets.admin.calculator import price_calculation
+from costsheets.formatting import grouped
 from costsheets.models import (
     BillingModel,
     Costsheet,

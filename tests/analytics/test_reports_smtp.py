@@ -21,7 +21,6 @@ import time_machine
 from aiosmtpd.controller import Controller
 
 from analytics.reports import tasks
-from analytics.reports.content import money_text
 from analytics.reports.models import ReportRun, ReportSchedule, RunStatus
 from analytics.reports.services import (
     DeliveryDeferred,
@@ -30,6 +29,7 @@ from analytics.reports.services import (
     report_schedule_create,
     report_schedules_tick,
 )
+from costsheets.formatting import money_text
 from costsheets.models import Customer
 from flexprice_site.celery import app as celery_app
 from flexprice_site.models import Environment
