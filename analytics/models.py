@@ -54,9 +54,11 @@ class Event(models.Model):
                 fields=["environment", "external_customer_id", "event_name", "timestamp"],
                 name="event_customer_name_time",
             ),
-            # Tenant-wide metering and the explorer's "newest first" pages.
+            # Tenant-wide metering: one event name over a time range.
             models.Index(fields=["environment", "event_name", "timestamp"], name="event_name_time"),
-            models.Index(fields=["environment", "-timestamp"], name="event_newest"),
+            # The event explorer: a tenant's newest events first (its default page), narrowed
+            # by environment or time as filters add up; the id breaks timestamp ties.
+            models.Index(fields=["tenant", "-timestamp", "-id"], name="event_tenant_newest"),
         ]
 
     def __str__(self) -> str:
