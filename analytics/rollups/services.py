@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -73,18 +74,7 @@ def rollup_state_sync(*, meter: Meter, force: bool = False, enqueue: bool = True
     if not meter_has_rollups(meter):
         due = MeterRollupState.objects.filter(meter_id=meter.pk).exists()
     else:
-        reset = {
-            "status": RollupStatus.PENDING,
-            "config_fingerprint": fingerprint,
-            "rebuild_from": None,
-            "rebuild_until": None,
-            "built_through": None,
-            "chunks_done": 0,
-            "chunks_total": 0,
-            "finished_at": None,
-            "updated_at": timezone.now(),
-            "error": "",
-        }
+        reset = _pending(fingerprint, timezone.now())
         changed = MeterRollupState.objects.filter(meter_id=meter.pk)
         if not force:
             changed = changed.exclude(config_fingerprint=fingerprint)
@@ -94,6 +84,30 @@ def rollup_state_sync(*, meter: Meter, force: bool = False, enqueue: bool = True
     if due and enqueue:
         transaction.on_commit(lambda: _enqueue_rebuild(meter.pk))
     return due
+
+
+def _pending(fingerprint: str, now: datetime) -> dict[str, Any]:
+    """A state's fields for "pending, from scratch": no progress, the settings' fingerprint."""
+    return {
+        "status": RollupStatus.PENDING,
+        "config_fingerprint": fingerprint,
+        "rebuild_from": None,
+        "rebuild_until": None,
+        "built_through": None,
+        "chunks_done": 0,
+        "chunks_total": 0,
+        "finished_at": None,
+        "updated_at": now,
+        "error": "",
+    }
+
+
+def _claimable(now: datetime) -> Q:
+    """States a rebuild may take: pending, or building with a builder gone quiet."""
+    stale_before = now - timedelta(seconds=settings.ROLLUP_STALE_SECONDS)
+    return Q(status=RollupStatus.PENDING) | Q(
+        status=RollupStatus.BUILDING, updated_at__lt=stale_before
+    )
 
 
 # --- The backlog job ------------------------------------------------------------------------
@@ -240,13 +254,9 @@ def _discard(meter_id: str, environment_id: str) -> None:
 
 def _claim(meter: Meter, now: datetime) -> bool:
     """Mark the state building, if it is pending or its builder went quiet."""
-    stale_before = now - timedelta(seconds=settings.ROLLUP_STALE_SECONDS)
     return bool(
         MeterRollupState.objects.filter(meter_id=meter.pk)
-        .filter(
-            Q(status=RollupStatus.PENDING)
-            | Q(status=RollupStatus.BUILDING, updated_at__lt=stale_before)
-        )
+        .filter(_claimable(now))
         .update(status=RollupStatus.BUILDING, updated_at=now, error="")
     )
 
@@ -384,27 +394,14 @@ def rollups_sweep(*, now: datetime | None = None) -> list[str]:
     now = now or timezone.now()
     meters = Meter.objects.exclude(status=Status.DELETED).select_related("rollup_state")
     for meter in meters:
-        if not meter_has_rollups(meter):
-            continue
         state = getattr(meter, "rollup_state", None)
-        if state is None or state.config_fingerprint != meter_config_fingerprint(meter):
+        fingerprint = meter_config_fingerprint(meter)
+        if state is None or state.config_fingerprint != fingerprint:
             # No on_commit enqueue here: the meter is returned below with the other due ones.
             MeterRollupState.objects.update_or_create(
-                meter_id=meter.pk,
-                defaults={
-                    "status": RollupStatus.PENDING,
-                    "config_fingerprint": meter_config_fingerprint(meter),
-                    "rebuild_from": None,
-                    "chunks_done": 0,
-                    "chunks_total": 0,
-                    "updated_at": now,
-                    "error": "",
-                },
+                meter_id=meter.pk, defaults=_pending(fingerprint, now)
             )
-    stale_before = now - timedelta(seconds=settings.ROLLUP_STALE_SECONDS)
     due = MeterRollupState.objects.filter(
-        Q(status=RollupStatus.PENDING)
-        | Q(status=RollupStatus.BUILDING, updated_at__lt=stale_before)
-        | Q(meter__status=Status.DELETED)
+        _claimable(now) | Q(meter__status=Status.DELETED)
     ).order_by("updated_at")
     return list(due.values_list("meter_id", flat=True))
