@@ -103,11 +103,20 @@ def _time_zone_names() -> frozenset[str]:
     return frozenset(available_timezones())
 
 
+def time_zone_error(name: str) -> str | None:
+    """Why `name` is not an IANA time zone name (such as `UTC` or `Europe/Paris`), or None.
+
+    The one check of a time zone name, for customers, analytics requests and report schedules.
+    """
+    if name in _time_zone_names():
+        return None
+    return f"“{name}” is not a time zone. Use an IANA name such as UTC or Europe/Paris."
+
+
 def timezone_errors(name: str, *, field: str = "timezone") -> Errors:
     """An IANA time zone name such as `UTC` or `Europe/Paris`."""
-    if name in _time_zone_names():
-        return {}
-    return {field: f"“{name}” is not a time zone. Use an IANA name such as UTC or Europe/Paris."}
+    error = time_zone_error(name)
+    return {field: error} if error else {}
 
 
 def customer_parent_errors(customer: Customer, *, parent_ancestor_ids: Sequence[str]) -> Errors:

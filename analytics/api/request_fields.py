@@ -12,8 +12,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.metering.query import FILTER_KEY_PATTERN
-from analytics.usage.scope import zone_error
 from costsheets.models import WindowSize
+from costsheets.validation import time_zone_error
 from flexprice_site.rendering import format_decimal
 
 DEFAULT_RANGE = timedelta(days=7)
@@ -70,7 +70,7 @@ class ScopeValidationMixin:
     def validate_time_zone(self, value: str | None) -> str | None:
         if not value:
             return None
-        error = zone_error(value)
+        error = time_zone_error(value)
         if error:
             raise serializers.ValidationError(error)
         return value

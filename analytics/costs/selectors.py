@@ -23,12 +23,12 @@ from analytics.usage.scope import (
     customer_zone,
     metered_features,
     usage_line_items,
-    zone_error,
 )
 from analytics.usage.types import GROUP_CUSTOMER
 from costsheets.models import Costsheet, Customer, Feature, WindowSize
 from costsheets.pricing import ZERO, margin_summary
 from costsheets.selectors import active_costsheet_for, costsheet_get, scoped
+from costsheets.validation import time_zone_error
 from flexprice_site.errors import InvalidOperation, ValidationFailed
 from flexprice_site.models import Environment, Status
 
@@ -170,7 +170,7 @@ def _check(
             details={"window_size": [f"Use one of {', '.join(WINDOW_SIZES)}."]},
         )
     if time_zone is not None:
-        error = zone_error(time_zone)
+        error = time_zone_error(time_zone)
         if error:
             raise ValidationFailed(error, details={"time_zone": [error]})
 

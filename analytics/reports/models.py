@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator, MaxValueValidator
@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from analytics.reports import periods
 from costsheets.models import Customer
+from costsheets.validation import time_zone_error
 from flexprice_site.models import Environment, Tenant
 
 # Totals as they were sent: money and SPEC §6 ratios (16 decimal places) without rounding.
@@ -55,12 +56,9 @@ def validate_recipients(text: str) -> None:
 
 
 def validate_time_zone(name: str) -> None:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValidationError(
-            f"“{name}” is not an IANA time zone (e.g. Europe/Paris or America/New_York)."
-        ) from None
+    error = time_zone_error(name)
+    if error:
+        raise ValidationError(error)
 
 
 class ReportSchedule(models.Model):

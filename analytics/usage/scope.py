@@ -7,7 +7,6 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Q, QuerySet
 
@@ -22,27 +21,17 @@ from costsheets.models import (
     Subscription,
     SubscriptionLineItem,
 )
+from costsheets.validation import time_zone_error
 from flexprice_site.errors import NotFound, ValidationFailed
 from flexprice_site.models import Environment, Status
 
 UTC_NAME = "UTC"
 
 
-def zone_error(name: str) -> str | None:
-    """Why `name` is not an IANA time zone, or None when it is one."""
-    if not name or name != name.strip():
-        return f"“{name}” is not an IANA time zone (e.g. America/New_York)."
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return f"“{name}” is not an IANA time zone (e.g. America/New_York)."
-    return None
-
-
 def customer_zone(customer: Customer) -> str:
     """The customer's time zone; a stored one that no longer resolves falls back to UTC."""
     name = customer.timezone or UTC_NAME
-    return UTC_NAME if zone_error(name) else name
+    return UTC_NAME if time_zone_error(name) else name
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def test_a_schedule_made_in_the_admin_is_planned_and_validated(
     assert {field: list(messages) for field, messages in errors.items()} == {
         "recipients": ["Not an email address: not-an-address."],
         "time_zone": [
-            "“Mars/Olympus” is not an IANA time zone (e.g. Europe/Paris or America/New_York)."
+            "“Mars/Olympus” is not a time zone. Use an IANA name such as UTC or Europe/Paris."
         ],
         "send_hour": ["Ensure this value is less than or equal to 23."],
         "customer": ["Select a valid choice. That choice is not one of the available choices."],
