@@ -40,7 +40,9 @@ VALUE_COUNT = "sum(value_count)::bigint"
 # arrive in their plain form (1.5, not 1.50) and Python does not rewrite each of them.
 MEASURES: dict[str, tuple[str, ...]] = {
     AggregationType.COUNT: (),
-    AggregationType.COUNT_UNIQUE: ("count(DISTINCT unique_value)",),
+    # Byte order: distinct values are the same under any deterministic collation, and sorting
+    # them by bytes skips the locale's comparison (~20% of a 600k-value count at 10M events).
+    AggregationType.COUNT_UNIQUE: ('count(DISTINCT unique_value COLLATE "C")',),
     AggregationType.SUM: (VALUE_COUNT, "trim_scale(sum(value_sum))"),
     AggregationType.SUM_WITH_MULTIPLIER: (VALUE_COUNT, "trim_scale(sum(value_sum))"),
     AggregationType.AVG: (VALUE_COUNT, "sum(value_sum)"),
