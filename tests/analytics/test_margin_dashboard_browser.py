@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import time_machine
 from django.utils import timezone
 from playwright.sync_api import Page
 
@@ -40,8 +42,17 @@ def kpis_on(page: Page) -> dict[str, str]:
     return {key: page.get_attribute(f"#kpi-{key}", "data-value") or "" for key in KPIS}
 
 
+@pytest.fixture
+def midday() -> Iterator[None]:
+    """Today at noon UTC, the clock running: the demo's usage runs up to now, so just after
+    midnight today would have no events yet and the month one point fewer."""
+    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
+    with time_machine.travel(noon, tick=True):
+        yield
+
+
 def test_the_dashboard_shows_the_apis_numbers_for_the_demo(
-    transactional_db: None, live_server: Any, page: Page, tmp_path: Path
+    midday: None, transactional_db: None, live_server: Any, page: Page, tmp_path: Path
 ) -> None:
     # Given the demo tenant with its catalogue and a month of usage, and a pricing-ops login
     environment = environment_get_or_create(
