@@ -194,6 +194,9 @@ HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=30.0)
 # transaction, and how long a rebuild may go without progress before another worker resumes it.
 # ROLLUP_QUERIES=false makes usage queries read raw events only (rollups are still maintained).
 ROLLUP_QUERIES = env.bool("ROLLUP_QUERIES", default=True)
+# Threads (each with its own database connection) that run a usage question's per-meter
+# statements side by side; 1 runs them one after another (analytics/metering/parallel.py).
+METERING_PARALLEL_STATEMENTS = env.int("METERING_PARALLEL_STATEMENTS", default=2)
 ROLLUP_SECONDS = env.float("ROLLUP_SECONDS", default=2.0)
 ROLLUP_SWEEP_SECONDS = env.float("ROLLUP_SWEEP_SECONDS", default=60.0)
 ROLLUP_BATCH_SIZE = env.int("ROLLUP_BATCH_SIZE", default=20_000)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from analytics.metering.parallel import close_connections
 from flexprice_site.models import Environment
 from flexprice_site.services import api_key_create, environment_get_or_create
 
@@ -53,6 +54,14 @@ def api(environment: Environment) -> KeyedClient:
 def other_api(other_environment: Environment) -> KeyedClient:
     """The API as a different tenant (Globex / production)."""
     return keyed_client(other_environment)
+
+
+@pytest.fixture(autouse=True)
+def _statement_connections_closed() -> Iterator[None]:
+    """A test that ran metering statements on their threads (outside a transaction) leaves
+    those threads' connections closed, so the test database can be dropped at the end."""
+    yield
+    close_connections()
 
 
 @pytest.fixture(autouse=True)
