@@ -60,8 +60,8 @@ def unique_value_sql(meter: Meter, params: SqlParams) -> str:
     return canonical_text_sql(meter.aggregation_field, params)
 
 
-# The partials relation's columns. Rows pre-aggregated elsewhere (rollups) have these; raw
-# events add `unique_value` (COUNT_UNIQUE) and `property_<i>` (group_by properties).
+# The partials relation's columns, in every relation the engine aggregates (raw events, rollup
+# rows, the backlog); a query adds `property_<i>` per group_by property.
 PARTIAL_COLUMNS = (
     "customer",  # text: external_customer_id
     "source",  # text
@@ -76,6 +76,7 @@ PARTIAL_COLUMNS = (
     "latest_ingested",  # timestamptz │ ordered by timestamp, then ingested_at,
     "latest_id",  # bigint │ then id
     "latest_value",  # numeric ┘ and its quantity
+    "unique_value",  # text: the canonical value COUNT_UNIQUE counts (NULL for other types)
 )
 
 
@@ -103,8 +104,7 @@ def event_partials_sql(
 ) -> str:
     """SELECT of one partial row per event of `meter`: the events of `events` (a FROM clause
     naming the event row `e`) that have the meter's event name, pass its filters and
-    `conditions`. Columns: PARTIAL_COLUMNS, `unique_value` (the canonical value COUNT_UNIQUE
-    counts; NULL for other types), then `extra_columns` (SQL `expression AS name`).
+    `conditions`. Columns: PARTIAL_COLUMNS, then `extra_columns` (SQL `expression AS name`).
 
     The one definition of how an event counts, for raw-event queries and rollups alike.
     `fenced` computes the quantity once per event (OFFSET 0) instead of letting PostgreSQL

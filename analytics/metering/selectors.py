@@ -6,7 +6,7 @@ group, never per event), finishes AVG and WEIGHTED_SUM divisions in Decimal and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -199,8 +199,13 @@ def _bucket_order(bucket: Bucket) -> tuple:
     return (bucket.start, bucket.group_value is not None, bucket.group_value or "")
 
 
+def _values_order(values: Iterable[str | None]) -> tuple:
+    """Group values in the engine's order: None first, then ascending."""
+    return tuple((value is not None, value or "") for value in values)
+
+
 def _group_order(item: _Series) -> tuple:
-    return tuple((value is not None, value or "") for value in item.group)
+    return _values_order(item.group)
 
 
 def _bucketed_points(layout: Layout, item: _Series) -> tuple[UsagePoint, ...]:
@@ -301,11 +306,7 @@ def _counts(query: UsageQuery, meter: Meter, rows: list[tuple]) -> list[UsageSer
         )
         for row in rows
     ]
-    found.sort(
-        key=lambda series: tuple(
-            (value is not None, value or "") for value in (series.group[k] for k in query.group_by)
-        )
-    )
+    found.sort(key=lambda series: _values_order(series.group.values()))
     return found
 
 

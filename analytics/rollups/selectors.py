@@ -164,8 +164,8 @@ def rollup_span(
     return span
 
 
-# A rollup row read as a partial row (the engine's PARTIAL_COLUMNS, in order, and the unique
-# value: none, since its values come as rows of their own, _ROLLUP_VALUES_AS_PARTIALS).
+# A rollup row read as a partial row (the engine's PARTIAL_COLUMNS, in order), with no unique
+# value: a COUNT_UNIQUE row's values come as rows of their own (_ROLLUP_VALUES_AS_PARTIALS).
 _ROLLUP_AS_PARTIALS = (
     "r.external_customer_id AS customer, r.source, r.group_value, r.hour AS ts, r.event_count, "
     "r.value_count, r.value_sum, r.value_max, r.value_time_sum, r.latest_ts, r.latest_ingested, "

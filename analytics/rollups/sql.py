@@ -172,6 +172,5 @@ def insert_day(
 
 
 def partial_columns(alias: str) -> str:
-    """`alias.customer, alias.source, …, alias.unique_value`: the partial columns, in the
-    engine's order, then the value COUNT_UNIQUE counts."""
-    return ", ".join(f"{alias}.{column}" for column in (*PARTIAL_COLUMNS, "unique_value"))
+    """`alias.customer, alias.source, …`: the partial columns, in the engine's order."""
+    return ", ".join(f"{alias}.{column}" for column in PARTIAL_COLUMNS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
@@ -162,23 +162,27 @@ class _Memo:
         self.known_rounded: dict[Decimal, Decimal] = {}
 
     def __call__(self, quantity: Decimal | None) -> Decimal:
-        quantity = priceable(quantity)
-        charge = self.known.get(quantity)
-        if charge is None:
-            if len(self.known) >= _KNOWN_PER_TERMS:
-                self.known.clear()
-            charge = self.known[quantity] = self.cost(quantity)
-        return charge
+        return _remembered(self.known, priceable(quantity), self.cost)
 
     def rounded(self, quantity: Decimal | None) -> Decimal:
         """The cost rounded to the currency, as a point shows it."""
-        quantity = priceable(quantity)
-        charge = self.known_rounded.get(quantity)
-        if charge is None:
-            if len(self.known_rounded) >= _KNOWN_PER_TERMS:
-                self.known_rounded.clear()
-            charge = self.known_rounded[quantity] = round_money(self(quantity), self.currency)
-        return charge
+        return _remembered(
+            self.known_rounded,
+            priceable(quantity),
+            lambda known: round_money(self(known), self.currency),
+        )
+
+
+def _remembered(
+    known: dict[Decimal, Decimal], quantity: Decimal, compute: Callable[[Decimal], Decimal]
+) -> Decimal:
+    """`compute(quantity)`, remembered in `known`, which never holds more than the bound."""
+    charge = known.get(quantity)
+    if charge is None:
+        if len(known) >= _KNOWN_PER_TERMS:
+            known.clear()
+        charge = known[quantity] = compute(quantity)
+    return charge
 
 
 @lru_cache(maxsize=64)
