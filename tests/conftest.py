@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,12 +100,19 @@ def page(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             connections.close_all()
 
 
-@pytest.fixture
-def sdk(live_server: Any, transactional_db: None) -> Iterator[Any]:
-    """The official `flexprice` Python SDK against a live server, as tenant Acme / production."""
+@contextmanager
+def sdk_client(live_server: Any, environment: Environment) -> Iterator[Any]:
+    """The official `flexprice` Python SDK against a live server, with a key of `environment`."""
     from flexprice import Flexprice
 
-    environment = environment_get_or_create(tenant_name="Acme", environment_name="production")
     key = api_key_create(environment=environment, name="sdk").raw_key
     with Flexprice(server_url=f"{live_server.url}/v1", api_key_auth=key) as client:
+        yield client
+
+
+@pytest.fixture
+def sdk(live_server: Any, transactional_db: None) -> Iterator[Any]:
+    """The SDK as tenant Acme / production."""
+    environment = environment_get_or_create(tenant_name="Acme", environment_name="production")
+    with sdk_client(live_server, environment) as client:
         yield client

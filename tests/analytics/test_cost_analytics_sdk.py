@@ -9,8 +9,8 @@ import pytest
 from flexprice import Flexprice, models
 from pytest_django.live_server_helper import LiveServer
 
-from flexprice_site.services import api_key_create
 from tests.analytics.cost_world import World, build_world
+from tests.conftest import sdk_client
 from tests.factories import default_environment
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -23,8 +23,8 @@ def world(transactional_db: None) -> World:
 
 @pytest.fixture
 def sdk(live_server: LiveServer, world: World) -> Iterator[Flexprice]:
-    key = api_key_create(environment=world.environment, name="sdk").raw_key
-    with Flexprice(server_url=f"{live_server.url}/v1", api_key_auth=key) as client:
+    """The SDK in the cost world's environment."""
+    with sdk_client(live_server, world.environment) as client:
         yield client
 
 
