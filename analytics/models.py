@@ -6,7 +6,13 @@ from django.db import models
 from django.utils import timezone
 
 from analytics.reports.models import ReportRun, ReportSchedule  # noqa: F401
-from analytics.rollups.models import EventBacklog, MeterRollupState, UsageRollup  # noqa: F401
+from analytics.rollups.models import (  # noqa: F401
+    EventBacklog,
+    MeterRollupState,
+    MeterValue,
+    UsageDayRollup,
+    UsageRollup,
+)
 from flexprice_site.models import Environment, Tenant
 
 

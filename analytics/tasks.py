@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from analytics.reports import tasks as reports_tasks  # noqa: F401 (the worker finds them)
+from analytics.rollups import compaction
 from analytics.rollups import services as rollups
 
 logger = logging.getLogger(__name__)
@@ -40,3 +41,10 @@ def rollups_sweep() -> list[str]:
     for meter_id in due:
         rollup_rebuild.delay(meter_id)
     return due
+
+
+@shared_task(name="analytics.tasks.rollups_compact", ignore_result=True)
+def rollups_compact() -> int:
+    """Combine closed days of hourly rollups into day rows; refresh day rows late events made
+    stale (beat, every ROLLUP_COMPACT_SECONDS)."""
+    return compaction.rollups_compact()

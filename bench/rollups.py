@@ -60,7 +60,13 @@ def rollups_rebuild(meter_ids: Sequence[str] = ()) -> RollupBuild:
     lines = output.getvalue().splitlines()
     outcomes = sorted({line.split(": ", 1)[-1] for line in lines if ": " in line})
     done = f"{len(lines)} meters: {', '.join(outcomes)}" if outcomes else "all up to date"
-    return RollupBuild(True, f"`manage.py rollups_rebuild` ({done})", time.perf_counter() - began)
+    description = f"`manage.py rollups_rebuild` ({done})"
+    if "rollups_compact" in _commands():
+        # Closed days of meters that were ready already (not rebuilt now) get their day rows.
+        compacted = io.StringIO()
+        call_command("rollups_compact", stdout=compacted)
+        description += f", `manage.py rollups_compact` ({compacted.getvalue().strip()})"
+    return RollupBuild(True, description, time.perf_counter() - began)
 
 
 def backlog_forget(connection: Any, environment_id: Any) -> None:

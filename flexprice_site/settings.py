@@ -190,8 +190,9 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 HEARTBEAT_SECONDS = env.float("HEARTBEAT_SECONDS", default=30.0)
 # Rollups (docs/metering.md): how often ingested events are moved into the hourly rollups, how
-# often meters created or changed are looked for (to rebuild them), the events moved per
-# transaction, and how long a rebuild may go without progress before another worker resumes it.
+# often closed days are compacted into day rows, how often meters created or changed are looked
+# for (to rebuild them), the events moved per transaction, and how long a rebuild may go
+# without progress before another worker resumes it.
 # ROLLUP_QUERIES=false makes usage queries read raw events only (rollups are still maintained).
 ROLLUP_QUERIES = env.bool("ROLLUP_QUERIES", default=True)
 # Threads (each with its own database connection) that run a usage question's per-meter
@@ -199,6 +200,7 @@ ROLLUP_QUERIES = env.bool("ROLLUP_QUERIES", default=True)
 METERING_PARALLEL_STATEMENTS = env.int("METERING_PARALLEL_STATEMENTS", default=2)
 ROLLUP_SECONDS = env.float("ROLLUP_SECONDS", default=2.0)
 ROLLUP_SWEEP_SECONDS = env.float("ROLLUP_SWEEP_SECONDS", default=60.0)
+ROLLUP_COMPACT_SECONDS = env.float("ROLLUP_COMPACT_SECONDS", default=60.0)
 ROLLUP_BATCH_SIZE = env.int("ROLLUP_BATCH_SIZE", default=20_000)
 ROLLUP_STALE_SECONDS = env.int("ROLLUP_STALE_SECONDS", default=600)
 # Margin reports (docs/reports.md): how often due schedules are looked for, delivery attempts
@@ -216,6 +218,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "analytics.tasks.rollups_update",
         "schedule": ROLLUP_SECONDS,
         "options": {"expires": ROLLUP_SECONDS},
+    },
+    "rollups-compact": {
+        "task": "analytics.tasks.rollups_compact",
+        "schedule": ROLLUP_COMPACT_SECONDS,
+        "options": {"expires": ROLLUP_COMPACT_SECONDS},
     },
     "rollups-sweep": {
         "task": "analytics.tasks.rollups_sweep",

@@ -15,12 +15,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from analytics.rollups.models import MeterRollupState, RollupStatus
-from analytics.rollups.selectors import (
-    BacklogSummary,
-    backlog_summary,
-    meter_config_fingerprint,
-    meter_has_rollups,
-)
+from analytics.metering.plan import meter_config_fingerprint, meter_has_rollups
+from analytics.rollups.selectors import BacklogSummary, backlog_summary
 from analytics.rollups.services import rollup_state_sync
 from costsheets.models import Meter
 from flexprice_site.tenancy import TenantScopedAdmin, sees_all_tenants, tenant_of

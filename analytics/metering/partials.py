@@ -172,3 +172,27 @@ def raw_partials_sql(
         conditions=conditions,
         extra_columns=property_columns,
     )
+
+
+def property_values_sql(meter: Meter, params: SqlParams) -> str:
+    """An event's canonical values of the meter's rollup_properties, as a text[] in the
+    meter's order (NULL for a property it lacks, as the raw path's canonical value)."""
+    if not meter.rollup_properties:
+        return "'{}'::text[]"
+    values = ", ".join(canonical_text_sql(name, params) for name in meter.rollup_properties)
+    return f"ARRAY[{values}]::text[]"
+
+
+def partials_with_kept_values_sql(
+    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
+) -> str:
+    """The engine's event partials of the meter (metering.partials.event_partials_sql) with
+    `property_values` (property_values_sql), as the rollup job and backlog readers need them."""
+    return event_partials_sql(
+        meter,
+        params,
+        events=events,
+        conditions=conditions,
+        extra_columns=[f"{property_values_sql(meter, params)} AS property_values"],
+        fenced=True,
+    )

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import connection
 
+from analytics.metering.distinct import DistinctCounter, decode, dictionary_size, union_size
 from analytics.metering.parallel import each_in_parallel
-from analytics.metering.partials import raw_partials_sql
+from analytics.metering.plan import counts_distinct, partials_sql
 from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
 from analytics.metering.sql import SqlParams
 from analytics.metering.statements import (
     Layout,
     counts_statement,
+    distinct_statement,
     layout_for,
     usage_statement,
 )
@@ -195,6 +197,43 @@ def _read_bucketed(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
     return series
 
 
+def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
+    """Rows of a distinct statement (ordered by group, then window): each window's distinct
+    count, and each group's over all of its windows (a value seen in several windows counts
+    once), from the ids in numpy plus the raw values the dictionary lacks."""
+    width = len(layout.group_columns)
+    windows = layout.windows
+    decoded = [decode(row[-3]) for row in rows]
+    counter = DistinctCounter(dictionary_size(decoded))
+    series: dict[tuple, _Series] = {}
+    current: _Series | None = None
+    texts: list[list[str]] = []
+    for row, ids in zip(rows, decoded, strict=True):
+        group = row[:width]
+        if current is None or current.group != group:
+            if current is not None:
+                _finish_distinct(current, counter, texts)
+            current = series[group] = _Series(group)
+            counter.next_group()
+            texts = []
+        event_count, id_rows, values = row[-4], row[-2], row[-1] or []
+        count = counter.window(ids, distinct_already=id_rows <= 1) + len(values)
+        texts.append(values)
+        current.event_count += event_count
+        if windows is not None:
+            window = row[width]
+            current.points[window] = UsagePoint(
+                timestamp=windows[window - 1], value=Decimal(count), event_count=event_count
+            )
+    if current is not None:
+        _finish_distinct(current, counter, texts)
+    return series
+
+
+def _finish_distinct(item: _Series, counter: DistinctCounter, texts: list[list[str]]) -> None:
+    item.total = Decimal(counter.group_total() + union_size(texts))
+
+
 def _bucket_order(bucket: Bucket) -> tuple:
     return (bucket.start, bucket.group_value is not None, bucket.group_value or "")
 
@@ -269,7 +308,9 @@ def _run_statement(
         return _counts(query, meter, rows)
     bucketed = layout.buckets is not None
     with localcontext(_EXACT):
-        if bucketed:
+        if counts_distinct(meter):
+            built = _read_distinct(layout, rows)
+        elif bucketed:
             built = _read_bucketed(layout, rows)
         else:
             built = _read_plain(query, meter, layout, rows)
@@ -334,13 +375,17 @@ def usage_from_partials(
 
     `partials_sql` is a SELECT whose placeholders are in `params`; it must already apply
     every filter of `query` (time range, customers, sources, meter filters). `windows` are
-    the query's window boundaries when the caller has them already.
+    the query's window boundaries when the caller has them already. A COUNT_UNIQUE meter's
+    partials carry the distinct columns (`unique_ids`, `unique_value`; plan.partials_sql
+    with distinct=True).
     """
     if windows is None:
         windows = _windows(query)
     layout = layout_for(query, meter, windows)
     if query.counts_only:
         sql = counts_statement(layout=layout, partials_sql=partials_sql)
+    elif counts_distinct(meter):
+        sql = distinct_statement(layout=layout, partials_sql=partials_sql, params=params)
     else:
         sql = usage_statement(meter=meter, layout=layout, partials_sql=partials_sql, params=params)
     return _run(query, meter, layout, sql, params)
@@ -357,23 +402,16 @@ def meter_usage(query: UsageQuery) -> list[UsageSeries]:
 
     def of_meter(meter: Meter) -> list[UsageSeries]:
         params = SqlParams()
-        partials_sql = _partials_sql(query, meter, params, windows)
+        partials = partials_sql(
+            query,
+            meter,
+            params,
+            windows=windows,
+            distinct=counts_distinct(meter) and not query.counts_only,
+        )
         return usage_from_partials(
-            query, meter, partials_sql=partials_sql, params=params, windows=windows
+            query, meter, partials_sql=partials, params=params, windows=windows
         )
 
     # One statement per meter, side by side on their own connections when that can help.
     return [series for found in each_in_parallel(of_meter, query.meters) for series in found]
-
-
-# --- Rollup seam (owned by analytics/rollups; see docs/metering.md, "Rollups") ---------------
-def _partials_sql(
-    query: UsageQuery, meter: Meter, params: SqlParams, windows: tuple[datetime, ...] | None
-) -> str:
-    """The meter's partials: rollup rows for the whole hours when they answer exactly (the
-    rollups decide, and check the meter's rollup state inside the statement), else raw events."""
-    # Imported here: the rollups build their SQL from this package's fragments.
-    from analytics.rollups.selectors import rollup_partials_sql
-
-    rolled_up = rollup_partials_sql(query, meter, params, windows=windows)
-    return rolled_up if rolled_up is not None else raw_partials_sql(query, meter, params)

@@ -1,4 +1,5 @@
-"""Rollup tables: the backlog of events not yet rolled up, hourly rollups, and per-meter state."""
+"""Rollup tables: the backlog of events not yet rolled up, hourly and day rollups, the value
+dictionary of distinct-count meters, and per-meter state."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import HashIndex
 from django.db import models
 from django.utils import timezone
 
@@ -66,11 +68,11 @@ class EventBacklog(models.Model):
         return f"backlog event {self.event_id}"
 
 
-class UsageRollup(models.Model):
-    """One meter's usage of one customer, source and group value in one UTC hour.
+class RollupMeasures(models.Model):
+    """The engine's partial columns, pre-combined over a row's events (see docs/metering.md).
 
-    The measures are the metering engine's partial columns, so combining rollup rows gives the
-    same numbers as combining events one by one (see docs/metering.md, "Rollups").
+    Hourly rows and day rows carry the same measures, so combining either gives the same numbers
+    as combining the events one by one.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -88,23 +90,32 @@ class UsageRollup(models.Model):
     # the raw path's canonical value, so a filter fails and a group is None alike. Arrays
     # compare NULL elements as equal, so such events share one row.
     property_values = ArrayField(models.TextField(), default=list, blank=True)
-    hour = models.DateTimeField(help_text="Start of the UTC hour.")
     event_count = models.BigIntegerField(default=0)
     value_count = models.BigIntegerField(default=0)
     value_sum = ExactNumericField(null=True)
     value_max = ExactNumericField(null=True)
     # Sum of quantity * epoch seconds of the event's timestamp: WEIGHTED_SUM over any window
-    # [s, e) on whole hours is (e * value_sum - value_time_sum) / (e - s), summed over rows.
+    # [s, e) on whole rows is (e * value_sum - value_time_sum) / (e - s), summed over rows.
     value_time_sum = ExactNumericField(null=True)
     latest_ts = models.DateTimeField(null=True)
     latest_ingested = models.DateTimeField(null=True)
     latest_id = models.BigIntegerField(null=True)
     latest_value = ExactNumericField(null=True)
-    # COUNT_UNIQUE meters: the distinct canonical values of the meter's field among the row's
-    # events, sorted (empty for every other type). A distinct count over any whole hours is
-    # the count of the distinct elements of their rows' arrays: hours de-duplicated in advance,
-    # read from a few narrow rows instead of every event's JSON.
-    unique_values = ArrayField(models.TextField(), default=list, blank=True)
+    # COUNT_UNIQUE meters: the ids (MeterValue.value_id) of the distinct values of the meter's
+    # field among the row's events, ascending (empty for every other type). A distinct count
+    # over any set of rows is the number of distinct ids in their arrays: counted in numpy
+    # over integers, never by sorting text (analytics/metering/distinct.py).
+    unique_ids = ArrayField(models.IntegerField(), default=list, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(RollupMeasures):
+    """One meter's usage of one customer, source, group value and kept property values in one
+    UTC hour: the rollup job's unit of work, always complete for its hour."""
+
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
 
     class Meta:
         constraints = [
@@ -130,6 +141,75 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.meter_id} {self.external_customer_id} {self.hour:%Y-%m-%d %H}:00"
+
+
+class UsageDayRollup(RollupMeasures):
+    """The same usage over one closed UTC day: the hourly rows of the day, combined.
+
+    A meter has day rows for the days before its state's `compacted_through`. Their measures are
+    kept exact by the rollup job in the same statement as the hourly rows (a late event updates
+    both). Their `unique_ids` are rebuilt from the hourly rows by compaction; a late event only
+    marks them stale (`ids_stale`), and a query reads a stale row's ids from its hourly rows
+    until compaction refreshes them, so a backfill never rewrites big arrays event by event.
+    """
+
+    day = models.DateTimeField(help_text="Start of the UTC day.")
+    ids_stale = models.BooleanField(db_default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=[
+                    "meter",
+                    "external_customer_id",
+                    "day",
+                    "source",
+                    "group_value",
+                    "property_values",
+                ],
+                name="rollup_day_unique_key",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["meter", "day"], name="rollup_day_meter_day"),
+            # Stale rows are few and short-lived: compaction finds them without a scan.
+            models.Index(
+                fields=["meter"], name="rollup_day_stale", condition=models.Q(ids_stale=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} {self.external_customer_id} {self.day:%Y-%m-%d}"
+
+
+class MeterValue(models.Model):
+    """The value dictionary of a COUNT_UNIQUE meter: each distinct canonical value of its field
+    and its integer id, dense from 1 within the meter.
+
+    Ids are assigned by the rollup job and rebuilds under the environment's lock, so two workers
+    never give one value two ids, and an id is never reused; they mean something only within
+    their meter (which belongs to one environment), so tenants never share them. The dictionary
+    only grows, and is reset with the meter's rollups when a rebuild starts over.
+    """
+
+    pk = models.CompositePrimaryKey("meter", "value_id")
+    # Indexed by the primary key, which leads with it.
+    meter = models.ForeignKey(
+        "costsheets.Meter", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    value_id = models.IntegerField()
+    value = models.TextField()
+
+    class Meta:
+        indexes = [
+            # Values are looked up by equality only, and may be of any length: a hash index
+            # takes any length (a btree entry can't pass ~2.7 kB), and rechecks the value.
+            HashIndex(fields=["value"], name="meter_value_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} #{self.value_id}: {self.value[:40]}"
 
 
 class RollupStatus(models.TextChoices):
@@ -159,6 +239,12 @@ class MeterRollupState(models.Model):
     rebuild_from = models.DateTimeField(null=True, blank=True)
     rebuild_until = models.DateTimeField(null=True, blank=True)
     built_through = models.DateTimeField(null=True, blank=True)
+    # Days before this UTC midnight have day rows (UsageDayRollup); NULL: none yet. Compaction
+    # moves it forward one closed day at a time; a rebuild that starts over resets it.
+    compacted_through = models.DateTimeField(null=True, blank=True)
+    # The highest MeterValue.value_id given out (COUNT_UNIQUE meters): the next value gets the
+    # next id. Reset with the dictionary.
+    values_assigned = models.IntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -19,31 +19,24 @@ from django.db import connection, transaction
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
+from analytics.metering.plan import meter_config_fingerprint, meter_has_rollups
 from analytics.models import Event
 from analytics.rollups import sql
-from analytics.rollups.models import MeterRollupState, RollupStatus, UsageRollup
-from analytics.rollups.selectors import meter_config_fingerprint, meter_has_rollups
+from analytics.rollups.compaction import closed_days_end, compact_day_rows
+from analytics.rollups.locks import day_start, lock_environment
+from analytics.rollups.models import (
+    MeterRollupState,
+    MeterValue,
+    RollupStatus,
+    UsageDayRollup,
+    UsageRollup,
+)
 from costsheets.models import Meter
 from flexprice_site.models import Status
 
 logger = logging.getLogger(__name__)
 
-# First key of the two-key advisory lock: "rollups", so that no other lock of the app collides.
-_LOCK_NAMESPACE = 0x526F6C6C  # "Roll"
 _DAY = timedelta(days=1)
-
-
-def _lock_environment(environment_id: str) -> None:
-    """Serialise rollup writes of one environment until the transaction ends."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_LOCK_NAMESPACE, environment_id]
-        )
-
-
-def _day_start(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-
 
 # --- Meter settings changed: reset the state, rebuild in the background ----------------------
 
@@ -125,7 +118,8 @@ WITH drained AS (
     )
     RETURNING event_id
 )
-SELECT coalesce(array_agg(d.event_id), '{}'), coalesce(array_agg(DISTINCT e.event_name), '{}')
+SELECT coalesce(array_agg(d.event_id), '{}'), coalesce(array_agg(DISTINCT e.event_name), '{}'),
+       min(e.timestamp)
 FROM drained d
 JOIN analytics_event e ON e.id = d.event_id
 """
@@ -160,22 +154,34 @@ def _meters_kept_up(*, environment_id: str, event_names: Sequence[str]) -> list[
 
 def _update_batch(*, environment_id: str, ceiling: int, batch_size: int) -> int:
     with transaction.atomic():
-        _lock_environment(environment_id)
+        lock_environment(environment_id)
         with connection.cursor() as cursor:
             cursor.execute(
                 _DRAIN_BATCH,
                 {"environment_id": environment_id, "ceiling": ceiling, "batch_size": batch_size},
             )
-            event_ids, event_names = cursor.fetchone()
+            event_ids, event_names, earliest = cursor.fetchone()
         if not event_ids:
             return 0
         # Read after the DELETE on purpose: a meter whose rebuild started before these events
         # were committed is seen as building here, so its rollups receive them.
         meters = _meters_kept_up(environment_id=environment_id, event_names=event_names)
         if meters:
-            statement, params = sql.upsert_events(meters=meters, event_ids=event_ids)
+            # Day rows take the events of days already compacted (late events): a meter's
+            # compaction point is read under the lock compaction takes too.
+            compacted = {
+                meter.pk: through
+                for meter in meters
+                if (through := meter.rollup_state.compacted_through) is not None
+                and earliest < through
+            }
+            statements = sql.assign_batch_values(meters=meters, event_ids=event_ids)
+            statements.append(
+                sql.upsert_events(meters=meters, event_ids=event_ids, compacted_through=compacted)
+            )
             with connection.cursor() as cursor:
-                cursor.execute(statement, params)
+                for statement, params in statements:
+                    cursor.execute(statement, params)
         return len(event_ids)
 
 
@@ -245,10 +251,17 @@ class _Run:
         )
 
 
+def _remove_rows(meter_id: str) -> None:
+    """Every rollup row of the meter, and its value dictionary."""
+    UsageRollup.objects.filter(meter_id=meter_id).delete()
+    UsageDayRollup.objects.filter(meter_id=meter_id).delete()
+    MeterValue.objects.filter(meter_id=meter_id).delete()
+
+
 def _discard(meter_id: str, environment_id: str) -> None:
     with transaction.atomic():
-        _lock_environment(environment_id)
-        UsageRollup.objects.filter(meter_id=meter_id).delete()
+        lock_environment(environment_id)
+        _remove_rows(meter_id)
         MeterRollupState.objects.filter(meter_id=meter_id).delete()
 
 
@@ -269,26 +282,30 @@ def _start_over(meter: Meter, fingerprint: str) -> _Run | None:
     rollups (the state is building, so the job keeps this meter up to date).
     """
     with transaction.atomic():
-        _lock_environment(meter.environment_id)
+        lock_environment(meter.environment_id)
         state = MeterRollupState.objects.select_for_update().filter(meter_id=meter.pk).first()
         if state is None or state.status != RollupStatus.BUILDING:
             return None
         now = timezone.now()
-        UsageRollup.objects.filter(meter_id=meter.pk).delete()
+        _remove_rows(meter.pk)
         span = Event.objects.filter(
             environment_id=meter.environment_id, event_name=meter.event_name
         ).aggregate(first=Min("timestamp"), last=Max("timestamp"))
         if span["first"] is None:
-            first = until = _day_start(now)
+            first = until = day_start(now)
         else:
-            first = _day_start(span["first"])
-            until = _day_start(span["last"]) + _DAY
+            first = day_start(span["first"])
+            until = day_start(span["last"]) + _DAY
         state.config_fingerprint = fingerprint
         state.rebuild_from = first
         state.rebuild_until = until
         state.built_through = first
         state.chunks_done = 0
         state.chunks_total = (until - first) // _DAY
+        # No day rows yet: the days before the first event hold nothing, the others are
+        # compacted as they are rebuilt.
+        state.compacted_through = first
+        state.values_assigned = 0
         state.started_at = now
         state.finished_at = None
         state.updated_at = now
@@ -300,7 +317,7 @@ def _rebuild_next_day(run: _Run) -> bool | None:
     """Rebuild the next day of the run; False when every day is done, None when superseded."""
     meter = run.meter
     with transaction.atomic():
-        _lock_environment(meter.environment_id)
+        lock_environment(meter.environment_id)
         state = MeterRollupState.objects.select_for_update().filter(meter_id=meter.pk).first()
         if not run.owns(state):
             return None
@@ -311,13 +328,22 @@ def _rebuild_next_day(run: _Run) -> bool | None:
         if day is None or state.rebuild_until is None or day >= state.rebuild_until:
             return False
         UsageRollup.objects.filter(meter_id=meter.pk, hour__gte=day, hour__lt=day + _DAY).delete()
-        statement, params = sql.insert_day(meter=meter, day_start=day, day_end=day + _DAY)
+        UsageDayRollup.objects.filter(meter_id=meter.pk, day=day).delete()
+        statements = [sql.insert_day(meter=meter, day_start=day)]
+        if sql.counts_distinct(meter):
+            statements.insert(0, sql.assign_day_values(meter=meter, day_start=day))
         with connection.cursor() as cursor:
-            cursor.execute(statement, params)
+            for statement, params in statements:
+                cursor.execute(statement, params)
+        if state.compacted_through == day and day < closed_days_end(timezone.now()):
+            compact_day_rows(meter=meter, day=day)
+            state.compacted_through = day + _DAY
         state.built_through = day + _DAY
         state.chunks_done = min(state.chunks_total, state.chunks_done + 1)
         state.updated_at = timezone.now()
-        state.save(update_fields=["built_through", "chunks_done", "updated_at"])
+        state.save(
+            update_fields=["built_through", "chunks_done", "updated_at", "compacted_through"]
+        )
         return True
 
 

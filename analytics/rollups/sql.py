@@ -1,4 +1,5 @@
-"""The rollups' SQL: a meter's events as partial rows, hourly rows made of them, and the merge.
+"""The rollups' SQL: a meter's events as partial rows, hourly and day rows made of them, the value
+dictionary of distinct-count meters, and the merges.
 
 A meter's event predicate, quantity and group value come from the metering engine's own
 fragment builders, so an event counts in a rollup row exactly as it counts from raw events.
@@ -6,23 +7,18 @@ fragment builders, so an event counts in a rollup row exactly as it counts from 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
-from analytics.metering.partials import PARTIAL_COLUMNS, event_partials_sql
-from analytics.metering.sql import SqlParams, canonical_text_sql
+from analytics.metering.partials import partials_with_kept_values_sql
+from analytics.metering.plan import counts_distinct, day_ids_sql
+from analytics.metering.sql import SqlParams
 from costsheets.models import Meter
 
-# Key and measure columns of analytics_usagerollup, in the order the SELECTs below produce them.
-KEY_COLUMNS = (
-    "meter_id",
-    "external_customer_id",
-    "hour",
-    "source",
-    "group_value",
-    "property_values",
-)
+# Key and measure columns of the rollup tables, in the order the SELECTs below produce them;
+# the time column is `hour` (analytics_usagerollup) or `day` (analytics_usagedayrollup).
+KEY_COLUMNS = ("meter_id", "external_customer_id", "source", "group_value", "property_values")
 MEASURE_COLUMNS = (
     "event_count",
     "value_count",
@@ -33,37 +29,22 @@ MEASURE_COLUMNS = (
     "latest_ingested",
     "latest_id",
     "latest_value",
-    "unique_values",
+    "unique_ids",
 )
-_COLUMN_LIST = f"({', '.join((*KEY_COLUMNS, *MEASURE_COLUMNS))})"
+HOURLY = "analytics_usagerollup"
+DAILY = "analytics_usagedayrollup"
+_DAY = timedelta(days=1)
 
-# Backlog events joined to their rows: the events stored but not yet in the rollups.
-BACKLOG_EVENTS = "analytics_eventbacklog AS b JOIN analytics_event AS e ON e.id = b.event_id"
+
+def _columns(unit: str) -> str:
+    return f"({', '.join((*KEY_COLUMNS, unit, *MEASURE_COLUMNS))})"
+
+
+def _conflict_key(unit: str) -> str:
+    return ", ".join((*KEY_COLUMNS[:2], unit, *KEY_COLUMNS[2:]))
+
+
 _NOT_IN_BACKLOG = "NOT EXISTS (SELECT 1 FROM analytics_eventbacklog b WHERE b.event_id = e.id)"
-
-
-def property_values_sql(meter: Meter, params: SqlParams) -> str:
-    """An event's canonical values of the meter's rollup_properties, as a text[] in the
-    meter's order (NULL for a property it lacks, as the raw path's canonical value)."""
-    if not meter.rollup_properties:
-        return "'{}'::text[]"
-    values = ", ".join(canonical_text_sql(name, params) for name in meter.rollup_properties)
-    return f"ARRAY[{values}]::text[]"
-
-
-def partials_with_kept_values_sql(
-    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
-) -> str:
-    """The engine's event partials of the meter (metering.partials.event_partials_sql) with
-    `property_values` (property_values_sql), as the rollup job and backlog readers need them."""
-    return event_partials_sql(
-        meter,
-        params,
-        events=events,
-        conditions=conditions,
-        extra_columns=[f"{property_values_sql(meter, params)} AS property_values"],
-        fenced=True,
-    )
 
 
 def _latest(column: str) -> str:
@@ -74,26 +55,38 @@ def _latest(column: str) -> str:
     )
 
 
-# A rollup row's distinct values, sorted; an empty array for meters that count none.
-_UNIQUE_VALUES = (
-    "coalesce(array_agg(DISTINCT unique_value) FILTER (WHERE unique_value IS NOT NULL), "
-    "'{}'::text[])"
+# A row's distinct value ids, ascending; an empty array for meters that count none.
+_UNIQUE_IDS = (
+    "coalesce(array_agg(DISTINCT v.value_id ORDER BY v.value_id) "
+    "FILTER (WHERE v.value_id IS NOT NULL), '{}'::int[])"
 )
 
 
 def meter_rows_sql(
-    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str]
+    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str], unit: str
 ) -> str:
-    """SELECT of the meter's rollup rows (KEY_COLUMNS + MEASURE_COLUMNS): its partials over
-    `events` (see partials_with_kept_values_sql) combined per UTC hour, customer, source,
-    group and kept property values."""
+    """SELECT of the meter's rollup rows (KEY_COLUMNS, the time column, MEASURE_COLUMNS): its
+    partials over `events` (see partials_with_kept_values_sql) combined per UTC `unit` ("hour"
+    or "day"), customer, source, group and kept property values.
+
+    A distinct-count meter's values are read as their dictionary ids: every value of `events`
+    must be in the dictionary already (assign_values_sql).
+    """
     partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
+    dictionary = ""
+    unique_ids = "'{}'::int[]"
+    if counts_distinct(meter):
+        dictionary = (
+            f"\nLEFT JOIN analytics_metervalue AS v ON v.meter_id = {params.add(meter.pk)} "
+            "AND v.value = partials.unique_value"
+        )
+        unique_ids = _UNIQUE_IDS
     return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
        customer,
-       date_trunc('hour', ts, 'UTC') AS hour,
        source,
        group_value,
        property_values,
+       date_trunc({params.add(unit)}, ts, 'UTC'),
        sum(event_count)::bigint,
        sum(value_count)::bigint,
        sum(value_sum),
@@ -103,14 +96,45 @@ def meter_rows_sql(
        {_latest("latest_ingested")},
        {_latest("latest_id")},
        {_latest("latest_value")},
-       {_UNIQUE_VALUES}
+       {unique_ids}
 FROM (
 {partials}
-) AS partials
+) AS partials{dictionary}
 GROUP BY 1, 2, 3, 4, 5, 6"""  # noqa: S608 - placeholders and our own fragments only
 
 
-def _merge(column: str) -> str:
+def assign_values_sql(
+    meter: Meter, *, events: str, conditions: Sequence[str], params: SqlParams
+) -> str:
+    """One statement giving every value of the meter's field among `events` that the meter's
+    dictionary lacks the next ids (after the state's `values_assigned`), and moving that count.
+
+    Runs under the environment's rollup lock (the job and rebuilds alike), so no two writers
+    number values at once: ids are dense, unique and never reused.
+    """
+    partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
+    meter_id = params.add(meter.pk)
+    return f"""WITH seen AS (
+    SELECT DISTINCT unique_value AS value FROM ({partials}) AS partials
+    WHERE unique_value IS NOT NULL
+), fresh AS (
+    SELECT seen.value FROM seen
+    WHERE NOT EXISTS (
+        SELECT 1 FROM analytics_metervalue v WHERE v.meter_id = {meter_id} AND v.value = seen.value
+    )
+), numbered AS (
+    INSERT INTO analytics_metervalue (meter_id, value_id, value)
+    SELECT {meter_id}, s.values_assigned + row_number() OVER (), fresh.value
+    FROM fresh CROSS JOIN analytics_meterrollupstate s
+    WHERE s.meter_id = {meter_id}
+    RETURNING value_id
+)
+UPDATE analytics_meterrollupstate
+SET values_assigned = (SELECT max(value_id) FROM numbered)
+WHERE meter_id = {meter_id} AND EXISTS (SELECT 1 FROM numbered)"""  # noqa: S608
+
+
+def _merge(column: str, *, table: str) -> str:
     """How an existing row (`r`) takes in a new row's measure (`EXCLUDED`)."""
     new, old = f"EXCLUDED.{column}", f"r.{column}"
     if column in ("event_count", "value_count"):
@@ -120,8 +144,11 @@ def _merge(column: str) -> str:
         return f"coalesce({old} + {new}, {old}, {new})"
     if column == "value_max":
         return f"greatest({old}, {new})"  # GREATEST skips NULLs
-    if column == "unique_values":
-        # The union of both rows' values, sorted; nothing to do when the new row brings none.
+    if column == "unique_ids":
+        if table == DAILY:
+            # A day row's ids are rebuilt by compaction; meanwhile the row says they are stale.
+            return old
+        # The union of both rows' ids, ascending; nothing to do when the new row brings none.
         union = f"SELECT DISTINCT u FROM unnest({old} || {new}) AS u ORDER BY u"  # noqa: S608
         return f"CASE WHEN cardinality({new}) = 0 THEN {old} ELSE ARRAY({union}) END"
     newer = (
@@ -132,45 +159,132 @@ def _merge(column: str) -> str:
     return f"CASE WHEN {newer} THEN {new} ELSE {old} END"
 
 
-def upsert_events(
+def _upsert(table: str, unit: str, selects: Sequence[str]) -> str:
+    updates = [f"{column} = {_merge(column, table=table)}" for column in MEASURE_COLUMNS]
+    if table == DAILY:
+        updates.append("ids_stale = r.ids_stale OR cardinality(EXCLUDED.unique_ids) > 0")
+    rows = "\nUNION ALL\n".join(selects)
+    assignments = ",\n    ".join(updates)
+    return f"""INSERT INTO {table} AS r {_columns(unit)}
+{rows}
+ON CONFLICT ({_conflict_key(unit)}) DO UPDATE SET
+    {assignments}"""
+
+
+def assign_batch_values(
     *, meters: Sequence[Meter], event_ids: Sequence[int]
+) -> list[tuple[str, dict[str, Any]]]:
+    """The dictionary statements for a batch: one per distinct-count meter."""
+    statements = []
+    for meter in meters:
+        if counts_distinct(meter):
+            params = SqlParams()
+            sql = assign_values_sql(
+                meter,
+                events="analytics_event AS e",
+                conditions=[f"e.id = ANY({params.add(list(event_ids))}::bigint[])"],
+                params=params,
+            )
+            statements.append((sql, params.values))
+    return statements
+
+
+def upsert_events(
+    *,
+    meters: Sequence[Meter],
+    event_ids: Sequence[int],
+    compacted_through: Mapping[str, datetime | None],
 ) -> tuple[str, dict[str, Any]]:
     """One statement adding the events `event_ids` to the rollups of every meter in `meters`
-    (all of one environment), merging into the rows already there."""
+    (all of one environment): to the hourly rows, and — for events on a day before the meter's
+    `compacted_through` — to its day rows too, merging into the rows already there."""
     params = SqlParams()
     batch = f"""WITH batch AS MATERIALIZED (
-    SELECT id, event_name, external_customer_id, source, timestamp, ingested_at, properties
+    SELECT id, environment_id, event_name, external_customer_id, source, timestamp,
+           ingested_at, properties
     FROM analytics_event
     WHERE id = ANY({params.add(list(event_ids))}::bigint[])
 )"""  # noqa: S608 - placeholders only
-    selects = "\nUNION ALL\n".join(
-        meter_rows_sql(meter, params, events="batch AS e", conditions=()) for meter in meters
+    hourly = [
+        meter_rows_sql(meter, params, events="batch AS e", conditions=(), unit="hour")
+        for meter in meters
+    ]
+    daily = [
+        meter_rows_sql(
+            meter,
+            params,
+            events="batch AS e",
+            conditions=[f"e.timestamp < {params.add(through)}"],
+            unit="day",
+        )
+        for meter in meters
+        if (through := compacted_through.get(meter.pk)) is not None
+    ]
+    if not daily:
+        return f"{batch}\n{_upsert(HOURLY, 'hour', hourly)}", params.values
+    return (
+        f"{batch},\nhourly AS (\n{_upsert(HOURLY, 'hour', hourly)}\n)\n"
+        f"{_upsert(DAILY, 'day', daily)}",
+        params.values,
     )
-    updates = ",\n    ".join(f"{column} = {_merge(column)}" for column in MEASURE_COLUMNS)
-    statement = f"""{batch}
-INSERT INTO analytics_usagerollup AS r {_COLUMN_LIST}
-{selects}
-ON CONFLICT ({", ".join(KEY_COLUMNS)}) DO UPDATE SET
-    {updates}"""
-    return statement, params.values
 
 
-def insert_day(
-    *, meter: Meter, day_start: datetime, day_end: datetime
-) -> tuple[str, dict[str, Any]]:
-    """The meter's rollup rows of one day, from its stored events that have left the backlog
-    (those still in it are added by the backlog job, which sees this meter as building)."""
-    params = SqlParams()
-    conditions = [
+def _day_conditions(meter: Meter, params: SqlParams, day_start: datetime) -> list[str]:
+    return [
         f"e.environment_id = {params.add(meter.environment_id)}",
         f"e.timestamp >= {params.add(day_start)}",
-        f"e.timestamp < {params.add(day_end)}",
+        f"e.timestamp < {params.add(day_start + _DAY)}",
         _NOT_IN_BACKLOG,
     ]
-    rows = meter_rows_sql(meter, params, events="analytics_event AS e", conditions=conditions)
-    return f"INSERT INTO analytics_usagerollup {_COLUMN_LIST}\n{rows}", params.values
 
 
-def partial_columns(alias: str) -> str:
-    """`alias.customer, alias.source, …`: the partial columns, in the engine's order."""
-    return ", ".join(f"{alias}.{column}" for column in PARTIAL_COLUMNS)
+def assign_day_values(*, meter: Meter, day_start: datetime) -> tuple[str, dict[str, Any]]:
+    """The dictionary statement for the values of one day of stored events (a rebuild)."""
+    params = SqlParams()
+    conditions = _day_conditions(meter, params, day_start)
+    sql = assign_values_sql(
+        meter, events="analytics_event AS e", conditions=conditions, params=params
+    )
+    return sql, params.values
+
+
+def insert_day(*, meter: Meter, day_start: datetime) -> tuple[str, dict[str, Any]]:
+    """The meter's hourly rows of one day, from its stored events that have left the backlog
+    (those still in it are added by the backlog job, which sees this meter as building)."""
+    params = SqlParams()
+    conditions = _day_conditions(meter, params, day_start)
+    rows = meter_rows_sql(
+        meter, params, events="analytics_event AS e", conditions=conditions, unit="hour"
+    )
+    return f"INSERT INTO {HOURLY} {_columns('hour')}\n{rows}", params.values
+
+
+def compact_day(*, meter: Meter, day_start: datetime) -> tuple[str, dict[str, Any]]:
+    """The meter's day rows of one UTC day, made of its hourly rows of that day (complete for
+    every event not still in the backlog, and the job adds those to both). A distinct-count
+    meter's rows come out stale: `refresh_stale_ids` then unites their hourly ids."""
+    params = SqlParams()
+    rows = f"""SELECT meter_id, external_customer_id, source, group_value, property_values,
+       {params.add(day_start)}::timestamptz,
+       sum(event_count)::bigint, sum(value_count)::bigint, sum(value_sum), max(value_max),
+       sum(value_time_sum), {_latest("latest_ts")}, {_latest("latest_ingested")},
+       {_latest("latest_id")}, {_latest("latest_value")}, '{{}}'::int[],
+       {params.add(counts_distinct(meter))}::boolean
+FROM {HOURLY}
+WHERE meter_id = {params.add(meter.pk)}
+  AND hour >= {params.add(day_start)} AND hour < {params.add(day_start + _DAY)}
+GROUP BY 1, 2, 3, 4, 5"""  # noqa: S608 - placeholders only
+    columns = _columns("day").replace(")", ", ids_stale)")
+    return f"INSERT INTO {DAILY} {columns}\n{rows}", params.values
+
+
+def refresh_stale_ids(*, meter: Meter) -> tuple[str, dict[str, Any]]:
+    """Rebuild the ids of the meter's stale day rows (late events, or a fresh compaction) from
+    their hourly rows."""
+    params = SqlParams()
+    return (
+        f"""UPDATE {DAILY} AS d
+SET unique_ids = {day_ids_sql("d")}, ids_stale = false
+WHERE d.meter_id = {params.add(meter.pk)} AND d.ids_stale""",  # noqa: S608
+        params.values,
+    )

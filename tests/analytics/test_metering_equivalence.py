@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.metering import UsageQuery, meter_usage
+from analytics.metering.plan import rollup_span
 from analytics.metering.windows import window_boundaries
 from analytics.models import Event
 from analytics.rollups.models import EventBacklog, UsageRollup
-from analytics.rollups.selectors import rollup_span
 from analytics.rollups.services import rollup_rebuild, rollup_state_sync, rollups_update
 from analytics.services import events_ingest
 from costsheets.models import Meter

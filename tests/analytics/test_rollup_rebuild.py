@@ -17,9 +17,17 @@ from django.db import connection, transaction
 from django.test import Client, override_settings
 
 from analytics.metering import UsageQuery, meter_usage
-from analytics.rollups import services, sql
-from analytics.rollups.models import EventBacklog, MeterRollupState, RollupStatus, UsageRollup
-from analytics.rollups.selectors import meter_config_fingerprint
+from analytics.metering.plan import meter_config_fingerprint
+from analytics.rollups import sql
+from analytics.rollups.locks import lock_environment
+from analytics.rollups.models import (
+    EventBacklog,
+    MeterRollupState,
+    MeterValue,
+    RollupStatus,
+    UsageDayRollup,
+    UsageRollup,
+)
 from analytics.rollups.services import (
     RebuildOutcome,
     rollup_rebuild,
@@ -329,6 +337,7 @@ class TestMetersThatLeave:
         assert enqueued == [meter.pk]
         assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.DISCARDED
         assert not UsageRollup.objects.filter(meter=meter).exists()
+        assert not UsageDayRollup.objects.filter(meter=meter).exists()
         assert not MeterRollupState.objects.filter(meter=meter).exists()
         assert rollups_sweep() == []
 
@@ -337,7 +346,7 @@ class TestMetersThatLeave:
     ) -> None:
         meter = sum_meter(environment)
         rollup_rebuild(meter_id=meter.pk)
-        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_values=[]).exists()
+        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_ids=[]).exists()
         meter_update(
             meter=meter,
             data={"aggregation_type": AggregationType.COUNT_UNIQUE, "aggregation_field": "model"},
@@ -347,7 +356,10 @@ class TestMetersThatLeave:
         assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.READY
         rows = UsageRollup.objects.filter(meter=meter)
         assert rows.exists()
-        assert not rows.filter(unique_values=[]).exists()
+        assert not rows.filter(unique_ids=[]).exists()
+        assert MeterValue.objects.filter(meter=meter).count() == (
+            MeterRollupState.objects.get(meter=meter).values_assigned
+        )
 
 
 class TestTheSweep:
@@ -424,7 +436,7 @@ class TestConcurrency:
                 connection.close()
 
         with transaction.atomic():
-            services._lock_environment(environment.pk)  # as a long job (or rebuild) would
+            lock_environment(environment.pk)  # as a long job (or rebuild) would
             thread = threading.Thread(target=ingest)
             thread.start()
             assert done.wait(30)

@@ -15,14 +15,17 @@ from django.db.models import F
 from django.test import override_settings
 
 from analytics.metering import UsageQuery, meter_usage, usage_from_partials
+from analytics.metering.plan import meter_config_fingerprint, partials_sql, rollup_span
 from analytics.metering.sql import SqlParams
 from analytics.metering.windows import window_boundaries
 from analytics.models import Event
-from analytics.rollups.models import EventBacklog, MeterRollupState, RollupStatus, UsageRollup
-from analytics.rollups.selectors import (
-    meter_config_fingerprint,
-    rollup_partials_sql,
-    rollup_span,
+from analytics.rollups.models import (
+    EventBacklog,
+    MeterRollupState,
+    MeterValue,
+    RollupStatus,
+    UsageDayRollup,
+    UsageRollup,
 )
 from analytics.rollups.services import rollup_rebuild, rollups_sweep, rollups_update
 from analytics.services import events_ingest
@@ -174,8 +177,14 @@ def rollup_usage(query: UsageQuery) -> list[Any]:
         windows = window_boundaries(
             query.window_size, start=query.start, end=query.end, time_zone=query.zone
         )
-    partials = rollup_partials_sql(query, meter, params, windows=windows)
-    assert partials is not None, "rollups should answer this query"
+    assert rollup_span(query, meter, windows=windows) is not None, "rollups should answer this"
+    partials = partials_sql(
+        query,
+        meter,
+        params,
+        windows=windows,
+        distinct=meter.aggregation_type == AggregationType.COUNT_UNIQUE and not query.counts_only,
+    )
     return usage_from_partials(query, meter, partials_sql=partials, params=params, windows=windows)
 
 
@@ -277,7 +286,7 @@ class TestRollupsEqualRawEvents:
             assert rollup_span(query, meter, windows=windows) is None, fields
             assert meter_usage(query) == raw_usage(query)
 
-    def test_count_unique_rows_keep_each_hours_distinct_values(
+    def test_count_unique_rows_keep_the_ids_of_each_hours_distinct_values(
         self, environment: Environment, stored_before_the_meter: None
     ) -> None:
         meter = MeterFactory(
@@ -286,11 +295,28 @@ class TestRollupsEqualRawEvents:
             aggregation_field="model",
         )
         build(meter)
+        # The dictionary numbers the meter's values 1, 2, 3 …
+        dictionary = dict(MeterValue.objects.filter(meter=meter).values_list("value_id", "value"))
+        assert sorted(dictionary) == list(range(1, len(dictionary) + 1))
+        assert set(dictionary.values()) == {"gpt-4o", "o3", ""}
+        assert MeterRollupState.objects.get(meter=meter).values_assigned == len(dictionary)
+        # … and each hour's row holds the ids of the values its events carry, ascending.
         rows = UsageRollup.objects.filter(meter=meter)
         assert rows.exists()
         for row in rows:
-            assert row.unique_values == sorted(set(row.unique_values))
-            assert 0 < len(row.unique_values) <= row.event_count
+            events = Event.objects.filter(
+                environment=environment,
+                event_name="llm_call",
+                timestamp__gte=row.hour,
+                timestamp__lt=row.hour + timedelta(hours=1),
+                external_customer_id=row.external_customer_id,
+                source=row.source,
+                properties__has_key="model",
+            )
+            values = {event.properties["model"] for event in events}
+            assert row.unique_ids == sorted(row.unique_ids)
+            assert {dictionary[value_id] for value_id in row.unique_ids} == values
+            assert len(row.unique_ids) == len(values)
         query = usage_query(environment, meter, start=DAYS[0], end=DAYS[1])
         assert rollup_span(query, meter, windows=None) is not None
         assert rollup_usage(query) == raw_usage(query)
@@ -341,7 +367,8 @@ class TestRollupsEqualRawEvents:
     ) -> None:
         meter = MeterFactory(event_name="llm_call", **METERS["sum"])
         build(meter)
-        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_values=[]).exists()
+        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_ids=[]).exists()
+        assert not MeterValue.objects.filter(meter=meter).exists()
 
 
 class TestTheEngineReadsRollups:
@@ -357,9 +384,18 @@ class TestTheEngineReadsRollups:
         query = usage_query(environment, meter, start=DAYS[0], end=DAYS[1])
         (raw,) = raw_usage(query)
         build(meter)
-        # Rows that disagree with the events show which of the two answered.
-        valued = UsageRollup.objects.filter(meter=meter, value_sum__isnull=False)
-        marked = valued.update(value_sum=F("value_sum") + 1)
+        # Rows that disagree with the events show which of the two answered: the day rows of
+        # the whole days (all compacted: they are long over), the hourly rows of the last half.
+        assert MeterRollupState.objects.get(meter=meter).compacted_through > DAYS[1]
+        last_midnight = datetime(2026, 1, 10, tzinfo=UTC)
+        days = UsageDayRollup.objects.filter(
+            meter=meter, value_sum__isnull=False, day__lt=last_midnight
+        )
+        hours = UsageRollup.objects.filter(
+            meter=meter, value_sum__isnull=False, hour__gte=last_midnight
+        )
+        marked = days.update(value_sum=F("value_sum") + 1)
+        marked += hours.update(value_sum=F("value_sum") + 1)
 
         with django_assert_num_queries(1):  # the state is checked inside the usage statement
             (answer,) = meter_usage(query)

@@ -12,8 +12,8 @@ from django.contrib.admin.utils import quote
 from django.test import Client
 from django.urls import reverse
 
+from analytics.metering.plan import meter_config_fingerprint
 from analytics.rollups.models import MeterRollupState
-from analytics.rollups.selectors import meter_config_fingerprint
 from costsheets.models import (
     AggregationType,
     BillingModel,
