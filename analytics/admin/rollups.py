@@ -14,8 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from analytics.rollups.models import MeterRollupState, RollupStatus
 from analytics.metering.plan import meter_config_fingerprint, meter_has_rollups
+from analytics.rollups.models import MeterRollupState, RollupStatus
 from analytics.rollups.selectors import BacklogSummary, backlog_summary
 from analytics.rollups.services import rollup_state_sync
 from costsheets.models import Meter

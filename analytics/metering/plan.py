@@ -197,6 +197,21 @@ def rollup_span(
     return RollupSpan(start=start, end=end, day_ranges=_day_ranges(start, end, cuts))
 
 
+def dictionary_match(meter_param: str, value: str, alias: str = "v") -> str:
+    """The condition that dictionary row `alias` (analytics_metervalue) is `value`'s entry in
+    the meter `meter_param`: found through the (meter, MD5) index, then compared in full."""
+    return (
+        f"{alias}.meter_id = {meter_param} AND md5({alias}.value) = md5({value}) "
+        f"AND {alias}.value = {value}"
+    )
+
+
+def dictionary_lookup(meter_param: str, value: str) -> str:
+    """A join giving `v.value_id`, the id of `value` in the meter's dictionary (NULL when it has
+    none)."""
+    return f"LEFT JOIN analytics_metervalue AS v ON {dictionary_match(meter_param, value)}"
+
+
 def day_ids_sql(row: str) -> str:
     """A scalar subquery: the ids of the hourly rows behind the day row `row`, united and
     ascending (what a day row's ids are once compaction has refreshed them)."""
@@ -247,12 +262,16 @@ class _Reader:
             if (name := group_by_property(key)) is not None
         ]
 
-    def raw(self, alias: str, *, kept: bool = False) -> str:
+    def raw(self, alias: str, *, kept: bool = False, mapped: bool = True) -> str:
         """Columns of raw partial rows `alias` (one per event), in the relation's order. `kept`:
         the group properties come from the rows' kept values (backlog partials), not from
-        columns of their own (raw_partials_sql)."""
+        columns of their own (raw_partials_sql). `mapped`: a distinct count's values are read
+        as dictionary ids where they have one (beside rollup rows, which hold ids); unmapped,
+        every value counts as its text (raw events alone: no id is read anywhere)."""
         columns = [f"{alias}.{column}" for column in _MEASURES]
-        if self.distinct:
+        if self.distinct and not mapped:
+            columns += ["NULL::int[] AS unique_ids", f"{alias}.unique_value"]
+        elif self.distinct:
             columns += [
                 "CASE WHEN v.value_id IS NOT NULL THEN ARRAY[v.value_id] END AS unique_ids",
                 f"CASE WHEN v.value_id IS NULL THEN {alias}.unique_value END AS unique_value",
@@ -264,15 +283,13 @@ class _Reader:
             columns.append(f"{value} AS {column}")
         return ", ".join(columns)
 
-    def raw_relation(self, partials: str, alias: str = "p") -> str:
+    def raw_relation(self, partials: str, alias: str = "p", *, mapped: bool = True) -> str:
         """FROM text of raw partials, joined to the meter's dictionary for a distinct count."""
         relation = f"({partials}) AS {alias}"
-        if not self.distinct:
+        if not self.distinct or not mapped:
             return relation
-        return (
-            f"{relation} LEFT JOIN analytics_metervalue AS v "
-            f"ON v.meter_id = {self.params.add(self.meter.pk)} AND v.value = {alias}.unique_value"
-        )
+        lookup = dictionary_lookup(self.params.add(self.meter.pk), f"{alias}.unique_value")
+        return f"{relation} {lookup}"
 
     def rows(self, alias: str, time_column: str, unique_ids: str) -> str:
         """Columns of rollup rows `alias` read as partial rows."""
@@ -323,8 +340,9 @@ def partials_sql(
     reader = _Reader(query=query, meter=meter, params=params, distinct=distinct)
     span = rollup_span(query, meter, windows=windows)
     if span is None:
+        raw = raw_partials_sql(query, meter, params)
         return _select(
-            reader.raw("p"), reader.raw_relation(raw_partials_sql(query, meter, params)), ["true"]
+            reader.raw("p", mapped=False), reader.raw_relation(raw, mapped=False), ["true"]
         )
     state = _select(
         "count(*) > 0 AS ready, "
@@ -343,7 +361,11 @@ def partials_sql(
     fallback = raw_partials_sql(query, meter, params)
     raw_columns = reader.raw("p")
     branches = [
-        _select(raw_columns, reader.raw_relation("SELECT * FROM raw_events"), [f"NOT {ready}"])
+        _select(
+            reader.raw("p", mapped=False),
+            reader.raw_relation("SELECT * FROM raw_events", mapped=False),
+            [f"NOT {ready}"],
+        )
     ]
     if query.start < span.start:
         edge = raw_partials_sql(query, meter, params, end=span.start)

@@ -2,7 +2,7 @@
 
 import analytics.rollups.models
 import django.contrib.postgres.fields
-import django.contrib.postgres.indexes
+import django.db.models.functions.text
 import django.db.models.deletion
 from django.db import migrations, models
 
@@ -60,7 +60,7 @@ class Migration(migrations.Migration):
                 ('meter', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='costsheets.meter')),
             ],
             options={
-                'indexes': [django.contrib.postgres.indexes.HashIndex(fields=['value'], name='meter_value_lookup')],
+                'indexes': [models.Index(models.F('meter'), django.db.models.functions.text.MD5('value'), name='meter_value_lookup')],
             },
         ),
         migrations.CreateModel(

@@ -7,8 +7,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import HashIndex
 from django.db import models
+from django.db.models import F
+from django.db.models.functions import MD5
 from django.utils import timezone
 
 
@@ -203,9 +204,10 @@ class MeterValue(models.Model):
 
     class Meta:
         indexes = [
-            # Values are looked up by equality only, and may be of any length: a hash index
-            # takes any length (a btree entry can't pass ~2.7 kB), and rechecks the value.
-            HashIndex(fields=["value"], name="meter_value_lookup"),
+            # A value is looked up within its meter by its MD5 and then compared in full
+            # (metering.plan.dictionary_join): the entry stays small however long the value (a
+            # btree entry can't pass ~2.7 kB), and two values sharing an MD5 stay apart.
+            models.Index(F("meter"), MD5("value"), name="meter_value_lookup"),
         ]
 
     def __str__(self) -> str:

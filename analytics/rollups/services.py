@@ -175,14 +175,34 @@ def _update_batch(*, environment_id: str, ceiling: int, batch_size: int) -> int:
                 if (through := meter.rollup_state.compacted_through) is not None
                 and earliest < through
             }
-            statements = sql.assign_batch_values(meters=meters, event_ids=event_ids)
-            statements.append(
-                sql.upsert_events(meters=meters, event_ids=event_ids, compacted_through=compacted)
+            _assign_values(sql.assign_batch_values(meters=meters, event_ids=event_ids))
+            statement, params = sql.upsert_events(
+                meters=meters, event_ids=event_ids, compacted_through=compacted
             )
             with connection.cursor() as cursor:
-                for statement, params in statements:
-                    cursor.execute(statement, params)
+                cursor.execute(statement, params)
         return len(event_ids)
+
+
+# A dictionary that grew by more than this share (and at least MANY_NEW_VALUES values) in one
+# statement is analyzed at once, in the same transaction, before rows are mapped through it:
+# statistics of a dictionary just rebuilt say it is empty, and the join a planner makes of
+# that reads a meter's whole dictionary once per event.
+GROWTH_TO_ANALYZE = 0.1
+MANY_NEW_VALUES = 1000
+
+
+def _assign_values(statements: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Run dictionary statements (sql.assign_values_sql) and keep the planner's picture of the
+    dictionary true after a big growth."""
+    grown = False
+    with connection.cursor() as cursor:
+        for statement, params in statements:
+            cursor.execute(statement, params)
+            for added, assigned in cursor.fetchall():
+                grown |= added >= MANY_NEW_VALUES and added > assigned * GROWTH_TO_ANALYZE
+        if grown:
+            cursor.execute("ANALYZE analytics_metervalue")
 
 
 def rollups_update(*, environment_id: str | None = None, batch_size: int | None = None) -> int:
@@ -329,12 +349,11 @@ def _rebuild_next_day(run: _Run) -> bool | None:
             return False
         UsageRollup.objects.filter(meter_id=meter.pk, hour__gte=day, hour__lt=day + _DAY).delete()
         UsageDayRollup.objects.filter(meter_id=meter.pk, day=day).delete()
-        statements = [sql.insert_day(meter=meter, day_start=day)]
         if sql.counts_distinct(meter):
-            statements.insert(0, sql.assign_day_values(meter=meter, day_start=day))
+            _assign_values([sql.assign_day_values(meter=meter, day_start=day)])
+        statement, params = sql.insert_day(meter=meter, day_start=day)
         with connection.cursor() as cursor:
-            for statement, params in statements:
-                cursor.execute(statement, params)
+            cursor.execute(statement, params)
         if state.compacted_through == day and day < closed_days_end(timezone.now()):
             compact_day_rows(meter=meter, day=day)
             state.compacted_through = day + _DAY

@@ -12,7 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from analytics.metering.partials import partials_with_kept_values_sql
-from analytics.metering.plan import counts_distinct, day_ids_sql
+from analytics.metering.plan import (
+    counts_distinct,
+    day_ids_sql,
+    dictionary_lookup,
+    dictionary_match,
+)
 from analytics.metering.sql import SqlParams
 from costsheets.models import Meter
 
@@ -76,10 +81,7 @@ def meter_rows_sql(
     dictionary = ""
     unique_ids = "'{}'::int[]"
     if counts_distinct(meter):
-        dictionary = (
-            f"\nLEFT JOIN analytics_metervalue AS v ON v.meter_id = {params.add(meter.pk)} "
-            "AND v.value = partials.unique_value"
-        )
+        dictionary = f"\n{dictionary_lookup(params.add(meter.pk), 'partials.unique_value')}"
         unique_ids = _UNIQUE_IDS
     return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
        customer,
@@ -108,6 +110,7 @@ def assign_values_sql(
 ) -> str:
     """One statement giving every value of the meter's field among `events` that the meter's
     dictionary lacks the next ids (after the state's `values_assigned`), and moving that count.
+    It answers one row (values added, values in all) when it added any, none otherwise.
 
     Runs under the environment's rollup lock (the job and rebuilds alike), so no two writers
     number values at once: ids are dense, unique and never reused.
@@ -120,7 +123,7 @@ def assign_values_sql(
 ), fresh AS (
     SELECT seen.value FROM seen
     WHERE NOT EXISTS (
-        SELECT 1 FROM analytics_metervalue v WHERE v.meter_id = {meter_id} AND v.value = seen.value
+        SELECT 1 FROM analytics_metervalue v WHERE {dictionary_match(meter_id, "seen.value")}
     )
 ), numbered AS (
     INSERT INTO analytics_metervalue (meter_id, value_id, value)
@@ -131,7 +134,8 @@ def assign_values_sql(
 )
 UPDATE analytics_meterrollupstate
 SET values_assigned = (SELECT max(value_id) FROM numbered)
-WHERE meter_id = {meter_id} AND EXISTS (SELECT 1 FROM numbered)"""  # noqa: S608
+WHERE meter_id = {meter_id} AND EXISTS (SELECT 1 FROM numbered)
+RETURNING (SELECT count(*) FROM numbered), values_assigned"""  # noqa: S608
 
 
 def _merge(column: str, *, table: str) -> str:
