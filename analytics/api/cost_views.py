@@ -61,7 +61,9 @@ class _CostAnalyticsView(CatalogueViewMixin, APIView):
 
     def answer(self) -> Response:
         question: CostAnalyticsQuestion = self.validated(CostAnalyticsRequestSerializer)["question"]
-        result = cost_analytics(environment=self.environment, **question.arguments)
+        result = cost_analytics(
+            environment=self.environment, page=question.page, **question.arguments
+        )
         meters = prices = None
         if question.expand:
             meter_ids, price_ids = expanded_ids(page_items(result, question.page))

@@ -23,8 +23,9 @@ from flexprice_site.models import Environment, Status
 
 @dataclass(frozen=True)
 class CostScope:
-    """Whose usage is costed: `external_customer_ids` None is every customer, each on its own;
-    otherwise the usage of those IDs is one customer's (`payer`, with its children folded in)."""
+    """Whose usage is costed. With a `payer`, the usage of `external_customer_ids` is that one
+    customer's (its own and its children's, folded in). Without one, every customer's usage is
+    costed on its own: of every customer (`external_customer_ids` None), or of those named."""
 
     payer: Customer | None
     external_customer_ids: tuple[str, ...] | None
@@ -97,7 +98,7 @@ def costed_usage(
         if price_start < price_end:
             batches[(price_start, price_end)].append(price)
 
-    by_customer = scope.external_customer_ids is None
+    by_customer = scope.payer is None
     found: list[CostedUsage] = []
     for (batch_start, batch_end), batch_prices in batches.items():
         meters: dict[str, Meter] = {}

@@ -146,6 +146,8 @@ class CostAnalytics:
     time_zone: str = "UTC"
     external_customer_id: str | None = None
     include_children: bool = False
+    # False when only a page of cost items carries periods (cost_analytics(page=…)).
+    periods_complete: bool = True
 
     @property
     def is_empty(self) -> bool:
@@ -221,6 +223,8 @@ class CostAnalytics:
     def by_period(self) -> list[PeriodMargin]:
         """Revenue, cost and margin per window start, ascending (each period priced on its own,
         so the periods need not add up to the totals when tiers or commitments apply)."""
+        if not self.periods_complete:
+            raise ValueError("only a page of items carries periods: ask for every period")
         revenue: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
         cost: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
         for item in self.revenue_items:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from analytics.costs.costing import (
@@ -25,12 +25,13 @@ from analytics.usage.scope import (
     usage_line_items,
 )
 from analytics.usage.types import GROUP_CUSTOMER
-from costsheets.models import Costsheet, Customer, Feature, WindowSize
+from costsheets.models import Costsheet, Customer, Feature, Price, WindowSize
 from costsheets.pricing import ZERO, margin_summary
 from costsheets.selectors import active_costsheet_for, costsheet_get, scoped
 from costsheets.validation import time_zone_error
 from flexprice_site.errors import InvalidOperation, ValidationFailed
 from flexprice_site.models import Environment, Status
+from flexprice_site.pagination import Page
 
 
 @shared_answers()
@@ -47,6 +48,7 @@ def cost_analytics(
     time_zone: str | None = None,
     costsheet_id: str | None = None,
     currency: str | None = None,
+    page: Page | None = None,
 ) -> CostAnalytics:
     """Cost, revenue and margin of one customer (with its children, if asked) or of every
     customer over `[start, end)`.
@@ -56,6 +58,11 @@ def cost_analytics(
     to each customer's total over the range (per bucket for bucketed meters). Revenue: the same
     usage priced with subscription line items, computed by usage analytics (SPEC §5) itself.
     Windows align in `time_zone`, else the customer's time zone (one customer) or UTC.
+
+    `page`: only the cost items of this page (in the items' order) carry their periods, and
+    revenue items carry none — what the API shows; the totals still cover everything. The
+    periods of thousands of items are then neither read nor priced. None: every item's periods
+    (the dashboard, reports and CSV add them up).
 
     Raises NotFound for an unknown customer or costsheet, ValidationFailed for bad input and
     InvalidOperation when the scope's prices mix currencies and `currency` names none.
@@ -86,6 +93,9 @@ def cost_analytics(
     _refuse_mixed({price.currency for price in prices}, "The costsheet's prices")
 
     filters = {key: tuple(values) for key, values in (property_filters or {}).items()}
+    # One customer's handful of items are cheap to detail; every customer's are not.
+    every_period = page is None or unit is not None
+    windows = window_size if every_period else None
     revenue = usage_analytics(
         environment=environment,
         request=UsageAnalyticsRequest(
@@ -96,7 +106,7 @@ def cost_analytics(
             feature_ids=tuple(dict.fromkeys(feature_ids)),
             property_filters=filters,
             group_by=() if unit else (GROUP_CUSTOMER,),
-            window_size=window_size,
+            window_size=windows,
             time_zone=time_zone,
             currency=currency,
             # Cost items have no `sources`: don't ask the engine for them.
@@ -106,20 +116,28 @@ def cost_analytics(
     found_currency = _one_currency(revenue.currency, {price.currency for price in prices})
 
     zone = time_zone or (customer_zone(unit.customer) if unit else UTC_NAME)
-    costed = costed_usage(
-        environment=environment,
-        prices=prices,
-        scope=CostScope(
-            payer=unit.customer if unit else None,
-            external_customer_ids=unit.external_customer_ids if unit else None,
-        ),
-        start=start,
-        end=end,
-        window_size=window_size,
-        time_zone=zone,
-        billing_anchor=_anchor(environment, unit, features, start, end, window_size, currency),
-        property_filters=filters,
+    scope = CostScope(
+        payer=unit.customer if unit else None,
+        external_customer_ids=unit.external_customer_ids if unit else None,
     )
+    anchor = _anchor(environment, unit, features, start, end, window_size, currency)
+
+    def costed_for(
+        scope: CostScope, prices: Sequence[Price], windows: str | None
+    ) -> list[CostedUsage]:
+        return costed_usage(
+            environment=environment,
+            prices=prices,
+            scope=scope,
+            start=start,
+            end=end,
+            window_size=windows,
+            time_zone=zone,
+            billing_anchor=anchor,
+            property_filters=filters,
+        )
+
+    costed = costed_for(scope, prices, windows)
     revenue_rows = [(_revenue_customer(item, unit), item) for item in revenue.items]
     customers = _customers(
         environment,
@@ -128,6 +146,15 @@ def cost_analytics(
         | {external_id for external_id, _ in revenue_rows},
     )
     cost_items = _cost_items(costed, costsheet, customers)
+    if not every_period and window_size is not None and page is not None:
+        cost_items = _with_page_periods(
+            cost_items,
+            page,
+            lambda shown_scope, shown_prices: costed_for(shown_scope, shown_prices, window_size),
+            prices,
+            costsheet,
+            customers,
+        )
     revenue_items = tuple(
         _revenue_item(item, external_id, customers.get(external_id))
         for external_id, item in revenue_rows
@@ -148,6 +175,39 @@ def cost_analytics(
         time_zone=zone,
         external_customer_id=unit.customer.external_customer_id if unit else None,
         include_children=include_children,
+        periods_complete=every_period,
+    )
+
+
+def _with_page_periods(
+    items: tuple[CostItem, ...],
+    page: Page,
+    costed_for: Callable[[CostScope, Sequence[Price]], list[CostedUsage]],
+    prices: Sequence[Price],
+    costsheet: Costsheet | None,
+    customers: Mapping[str, Customer],
+) -> tuple[CostItem, ...]:
+    """The items, those of the page with their periods: the page's customers' usage of the
+    page's prices, read with windows (the same totals) and priced point by point."""
+    shown = items[page.offset : page.offset + page.limit]
+    if not shown or costsheet is None:
+        return items
+    price_ids = {item.price_id for item in shown}
+    external_ids = tuple(dict.fromkeys(item.external_customer_id for item in shown))
+    detailed = {
+        (usage.external_customer_id, usage.price.pk): cost_item(
+            usage, costsheet=costsheet, customer=customers.get(usage.external_customer_id)
+        )
+        for usage in costed_for(
+            CostScope(payer=None, external_customer_ids=external_ids),
+            [price for price in prices if price.pk in price_ids],
+        )
+    }
+    return tuple(
+        detailed.get((item.external_customer_id, item.price_id), item)
+        if page.offset <= index < page.offset + page.limit
+        else item
+        for index, item in enumerate(items)
     )
 
 

@@ -23,6 +23,7 @@ from analytics.costs import (
 from costsheets.models import AggregationType, Costsheet, WindowSize
 from costsheets.pricing import MarginSummary, Tier
 from flexprice_site.models import Status
+from flexprice_site.pagination import Page
 from tests.analytics.cost_world import (
     JAN_END,
     JAN_START,
@@ -553,6 +554,36 @@ def test_limit_and_offset_page_the_items_and_totals_cover_all(
     assert second["pagination"] == {"limit": 1, "offset": 1, "total": 2}
     for body in (first, second, beyond):
         assert (body["total_cost"], body["total_revenue"]) == ("5", "14.5")
+
+
+def test_every_customers_page_has_the_same_items_and_periods_as_the_whole(
+    api: KeyedClient, world: World
+) -> None:
+    # Every customer's items carry periods only on the page asked for: the others are not
+    # read with windows at all. The page's items are the same as in the whole answer.
+    _second_customer(world)
+    whole = analytics(api, **JANUARY)
+    pages = [analytics(api, limit=1, offset=offset, **JANUARY) for offset in range(4)]
+
+    assert len(whole["cost_analytics"]) == 4
+    assert [page["cost_analytics"] for page in pages] == [
+        [item] for item in whole["cost_analytics"]
+    ]
+    assert all(page["cost_analytics"][0]["cost_by_period"] for page in pages)
+    for page in pages:
+        assert (page["total_cost"], page["total_revenue"]) == ("7.75", "30.5")
+
+
+def test_a_page_of_every_customer_leaves_the_periods_of_the_rest_out(world: World) -> None:
+    _second_customer(world)
+    result = cost_analytics(
+        environment=world.environment, start=JAN_START, end=JAN_END, page=Page(limit=1, offset=1)
+    )
+
+    assert [bool(item.periods) for item in result.cost_items] == [False, True, False, False]
+    assert all(not item.periods for item in result.revenue_items)
+    with pytest.raises(ValueError, match="only a page"):
+        result.by_period()
 
 
 def test_expand_embeds_meter_and_price(api: KeyedClient, world: World) -> None:
