@@ -14,13 +14,11 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
-
-from analytics.metering.distinct import DistinctCounter, decode, dictionary_size, union_size
+from analytics.metering.distinct import DistinctCounter, decode
 from analytics.metering.parallel import each_in_parallel
 from analytics.metering.plan import counts_distinct, partials_sql
 from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
-from analytics.metering.sql import SqlParams
+from analytics.metering.sql import SqlParams, fetch_rows
 from analytics.metering.statements import (
     Layout,
     counts_statement,
@@ -203,35 +201,40 @@ def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
     once), from the ids in numpy plus the raw values the dictionary lacks."""
     width = len(layout.group_columns)
     windows = layout.windows
-    decoded = [decode(row[-3]) for row in rows]
-    counter = DistinctCounter(dictionary_size(decoded))
+    # Every row's ids in one array: row i's are ids[starts[i]:starts[i + 1]] (8 payload bytes
+    # an id).
+    payloads = [row[-3] or b"" for row in rows]
+    ids = decode(b"".join(payloads))
+    starts = [0]
+    for payload in payloads:
+        starts.append(starts[-1] + len(payload) // 8)
+    counter = DistinctCounter(int(ids.max()) + 1 if len(ids) else 0)
     series: dict[tuple, _Series] = {}
-    current: _Series | None = None
-    texts: list[list[str]] = []
-    for row, ids in zip(rows, decoded, strict=True):
-        group = row[:width]
-        if current is None or current.group != group:
-            if current is not None:
-                _finish_distinct(current, counter, texts)
-            current = series[group] = _Series(group)
-            counter.next_group()
-            texts = []
-        event_count, id_rows, values = row[-4], row[-2], row[-1] or []
-        count = counter.window(ids, distinct_already=id_rows <= 1) + len(values)
-        texts.append(values)
-        current.event_count += event_count
+    first = 0
+    for last in range(1, len(rows) + 1):
+        group = rows[first][:width]
+        if last < len(rows) and rows[last][:width] == group:
+            continue
+        mine = rows[first:last]
+        bounds = [start - starts[first] for start in starts[first : last + 1]]
+        counts = counter.group(
+            ids[starts[first] : starts[last]], bounds, [row[-2] <= 1 for row in mine]
+        )
+        texts = [row[-1] or () for row in mine]
+        item = series[group] = _Series(group)
+        item.event_count = sum(row[-4] for row in mine)
+        unknown = len(set().union(*texts)) if any(texts) else 0
+        item.total = Decimal(counts[-1] + unknown)
         if windows is not None:
-            window = row[width]
-            current.points[window] = UsagePoint(
-                timestamp=windows[window - 1], value=Decimal(count), event_count=event_count
-            )
-    if current is not None:
-        _finish_distinct(current, counter, texts)
+            for row, count, values in zip(mine, counts, texts, strict=False):
+                window = row[width]
+                item.points[window] = UsagePoint(
+                    timestamp=windows[window - 1],
+                    value=Decimal(count + len(values)),
+                    event_count=row[-4],
+                )
+        first = last
     return series
-
-
-def _finish_distinct(item: _Series, counter: DistinctCounter, texts: list[list[str]]) -> None:
-    item.total = Decimal(counter.group_total() + union_size(texts))
 
 
 def _bucket_order(bucket: Bucket) -> tuple:
@@ -301,9 +304,7 @@ def _run(
 def _run_statement(
     query: UsageQuery, meter: Meter, layout: Layout, sql: str, params: SqlParams
 ) -> list[UsageSeries]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params.values)
-        rows = cursor.fetchall()
+    rows = fetch_rows(sql, params.values)
     if query.counts_only:
         return _counts(query, meter, rows)
     bucketed = layout.buckets is not None

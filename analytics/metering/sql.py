@@ -6,7 +6,11 @@ Every event property name and every value reaches PostgreSQL as a query paramete
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import psycopg
+from django.db import connection
 
 # A numeric string: optional sign, digits with an optional fraction (or a bare fraction), an
 # optional exponent of at most 3 digits (so no string can overflow numeric). No spaces.
@@ -63,3 +67,23 @@ def filter_sql(name: str, values: object, params: SqlParams) -> str:
         raise ValueError(f"the filter on {name!r} needs a list of values")
     texts = [str(value) for value in values]
     return f"{canonical_text_sql(name, params)} = ANY({params.add(texts)}::text[])"
+
+
+def fetch_rows(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a statement, received in PostgreSQL's binary format.
+
+    Distinct counts receive tens of megabytes of packed ids; as text they come hex-encoded,
+    twice the bytes and a decoding pass (~70 ms of a 190 ms tenant-wide statement at 10M
+    events). Django's cursors bind parameters on the client, which psycopg can't combine
+    with binary results, so this runs a server-binding psycopg cursor on Django's own
+    connection (same transaction, same health checks), and logs the statement as Django's
+    debug cursor would, so query budgets in tests still count it.
+    """
+    connection.ensure_connection()
+    began = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, binary=True)
+        rows = cursor.fetchall()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - began:.3f}"})
+    return rows
