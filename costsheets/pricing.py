@@ -370,6 +370,27 @@ def cost_function(terms: PriceTerms) -> Callable[[Decimal], Decimal]:
     return tiered
 
 
+def rounded_cost_function(terms: PriceTerms) -> Callable[[Decimal], Decimal]:
+    """`round_money(cost(terms, ·), currency)` for pricing many quantities with one price (each
+    point of a series is shown rounded): the same numbers, with the terms checked and the
+    currency's precision looked up once."""
+    price = cost_function(terms)
+    currency = terms.currency
+    places = currency_precision(currency)
+    quantum = _minor_unit(places)
+    context = _ROUNDING_CONTEXT
+    limit = context.prec - places - 2
+
+    def rounded(quantity: Decimal) -> Decimal:
+        amount = price(quantity)
+        if amount.adjusted() > limit:
+            return round_money(amount, currency)
+        result = amount.quantize(quantum, context=context)
+        return result.copy_abs() if result.is_zero() else result
+
+    return rounded
+
+
 def cost_breakdown(terms: PriceTerms, quantity: Decimal) -> tuple[TierCharge, ...]:
     """The lines that make up `cost(terms, quantity)`; a quantity of 0 has no lines."""
     _require_valid(terms)

@@ -51,3 +51,12 @@ def commitment_for(line_item: SubscriptionLineItem) -> Commitment | None:
         overage_factor=line_item.commitment_overage_factor,
         true_up_enabled=line_item.commitment_true_up_enabled,
     )
+
+
+def saved_price_terms(price: Price) -> PriceTerms:
+    """`price_terms_for` of a saved price read for pricing (not for editing), built once per
+    row: a tenant's thousands of line items share a handful of price rows."""
+    terms = price.__dict__.get("_saved_terms")
+    if terms is None:
+        terms = price.__dict__["_saved_terms"] = price_terms_for(price)
+    return terms

@@ -17,7 +17,7 @@ from analytics.usage.revenue import ask_engine
 from costsheets.models import Costsheet, Customer, Meter, Price, PriceType
 from costsheets.pricing import ZERO
 from costsheets.selectors import scoped
-from costsheets.terms import price_terms_for
+from costsheets.terms import saved_price_terms
 from flexprice_site.models import Environment, Status
 
 
@@ -136,7 +136,7 @@ def cost_item(usage: CostedUsage, *, costsheet: Costsheet, customer: Customer | 
     price, series = usage.price, usage.series
     meter = price.meter
     assert meter is not None
-    priced = price_usage(series, terms=price_terms_for(price), bucketed=meter.is_bucketed)
+    priced = price_usage(series, terms=saved_price_terms(price), bucketed=meter.is_bucketed)
     return CostItem(
         external_customer_id=usage.external_customer_id,
         customer_id=customer.pk if customer is not None else "",

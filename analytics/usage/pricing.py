@@ -13,6 +13,7 @@ from typing import Protocol
 from costsheets.pricing import (
     ONE,
     ZERO,
+    BillingModel,
     Commitment,
     CommitmentResult,
     PriceTerms,
@@ -21,6 +22,7 @@ from costsheets.pricing import (
     cost_function,
     currency_precision,
     round_money,
+    rounded_cost_function,
     sum_results,
 )
 
@@ -157,20 +159,22 @@ class _Memo:
 
     def __init__(self, terms: PriceTerms) -> None:
         self.cost = cost_function(terms)
-        self.currency = terms.currency
+        self.round = rounded_cost_function(terms)
+        # Flat fees and packages cost two Decimal operations: remembering them costs more.
+        self.remembers = terms.billing_model is BillingModel.TIERED
         self.known: dict[Decimal, Decimal] = {}
         self.known_rounded: dict[Decimal, Decimal] = {}
 
     def __call__(self, quantity: Decimal | None) -> Decimal:
+        if not self.remembers:
+            return self.cost(priceable(quantity))
         return _remembered(self.known, priceable(quantity), self.cost)
 
     def rounded(self, quantity: Decimal | None) -> Decimal:
         """The cost rounded to the currency, as a point shows it."""
-        return _remembered(
-            self.known_rounded,
-            priceable(quantity),
-            lambda known: round_money(self(known), self.currency),
-        )
+        if not self.remembers:
+            return self.round(ZERO if quantity is None or quantity < ZERO else quantity)
+        return _remembered(self.known_rounded, priceable(quantity), self.round)
 
 
 def _remembered(

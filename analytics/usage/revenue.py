@@ -22,7 +22,7 @@ from analytics.usage.pricing import (
 from analytics.usage.scope import BillingUnit, customer_zone, usage_line_items
 from costsheets.models import Customer, Meter, SubscriptionLineItem, WindowSize
 from costsheets.pricing import CommitmentResult, PriceTerms
-from costsheets.terms import commitment_for, price_terms_for
+from costsheets.terms import commitment_for, saved_price_terms
 from flexprice_site.errors import ValidationFailed
 from flexprice_site.models import Environment
 
@@ -237,7 +237,7 @@ def _batch_revenue(
     for line_item, unit in batch.line_items:
         meter = meter_by_id[line_item.meter_id]
         owner = unit.customer.external_customer_id if by_customer else None
-        terms = price_terms_for(line_item.price)
+        terms = saved_price_terms(line_item.price)
         commitment = commitment_for(line_item)
         groups = series_by_meter.get((meter.pk, owner), [])
         whole = wholes.get((meter.pk, owner)) if sliced else (groups[0] if groups else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Context, Decimal, localcontext
 from fractions import Fraction
 
@@ -36,6 +37,7 @@ from costsheets.pricing import (
     ratio,
     round_commitment_result,
     round_money,
+    rounded_cost_function,
     windowed_commitment,
 )
 
@@ -965,10 +967,14 @@ def test_cost_function_prices_every_quantity_as_cost_does(
         ),
         tiered(mode, *tiers),
     ):
-        # then the many-quantities form gives cost()'s number, digits and all
+        # then the many-quantities forms give cost()'s number, digits and all, and rounded
         priced = cost_function(terms)(quantity)
         assert priced == cost(terms, quantity)
         assert str(priced) == str(cost(terms, quantity))
+        for currency in ("usd", "jpy", "kwd"):
+            in_currency = dataclasses.replace(terms, currency=currency)
+            rounded = rounded_cost_function(in_currency)(quantity)
+            assert str(rounded) == str(round_money(cost(in_currency, quantity), currency))
 
 
 def test_cost_function_checks_the_terms_once_up_front() -> None:
