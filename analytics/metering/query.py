@@ -62,6 +62,9 @@ class UsageQuery:
     # total, points or buckets), computed without the aggregation's measures — e.g. the
     # sources of a COUNT_UNIQUE meter, without counting its distinct values. No windows.
     counts_only: bool = False
+    # Each series also lists the sources of its events (UsageSeries.sources), read by the same
+    # statement.
+    with_sources: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -145,3 +148,6 @@ class UsageSeries:
     event_count: int
     points: tuple[UsagePoint, ...] = ()
     buckets: tuple[Bucket, ...] = ()
+    # The sources of the series' events, ascending, empty ones left out (queries asked
+    # `with_sources`; empty otherwise).
+    sources: tuple[str, ...] = ()

@@ -6,6 +6,7 @@ group, never per event), finishes AVG and WEIGHTED_SUM divisions in Decimal and 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -305,8 +306,14 @@ def _run_statement(
     query: UsageQuery, meter: Meter, layout: Layout, sql: str, params: SqlParams
 ) -> list[UsageSeries]:
     rows = fetch_rows(sql, params.values)
+    sources: dict[tuple, set[str]] = defaultdict(set)
+    if layout.sources:
+        width = len(layout.group_columns)
+        for row in rows:
+            sources[row[:width]].update(row[-1] or ())
+        rows = [row[:-1] for row in rows]
     if query.counts_only:
-        return _counts(query, meter, rows)
+        return _counts(query, meter, rows, sources)
     bucketed = layout.buckets is not None
     with localcontext(_EXACT):
         if counts_distinct(meter):
@@ -331,12 +338,15 @@ def _run_statement(
                 event_count=item.event_count,
                 points=points,
                 buckets=tuple(sorted(item.buckets, key=_bucket_order)),
+                sources=tuple(sorted(sources.get(item.group, ()))),
             )
         )
     return result
 
 
-def _counts(query: UsageQuery, meter: Meter, rows: list[tuple]) -> list[UsageSeries]:
+def _counts(
+    query: UsageQuery, meter: Meter, rows: list[tuple], sources: dict[tuple, set[str]]
+) -> list[UsageSeries]:
     """A counts_only statement's rows: each group's event count, no values."""
     width = len(query.group_by)
     found = [
@@ -345,6 +355,7 @@ def _counts(query: UsageQuery, meter: Meter, rows: list[tuple]) -> list[UsageSer
             group=dict(zip(query.group_by, row[:width], strict=True)),
             total=None,
             event_count=row[width],
+            sources=tuple(sorted(sources.get(row[:width], ()))),
         )
         for row in rows
     ]

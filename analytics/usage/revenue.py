@@ -79,6 +79,7 @@ def revenue_by_line_item(
     property_filters: Mapping[str, Sequence[str]] | None = None,
     sources: Sequence[str] | None = None,
     currency: str | None = None,
+    with_sources: bool = False,
 ) -> list[LineItemRevenue]:
     """Revenue of every usage line item of `meters` active in `[start, end)`.
 
@@ -149,6 +150,7 @@ def revenue_by_line_item(
                 property_filters=property_filters or {},
                 sources=sources,
                 everyone=units is None,
+                with_sources=with_sources,
             )
         )
     return revenues
@@ -181,6 +183,7 @@ def _batch_revenue(
     property_filters: Mapping[str, Sequence[str]],
     sources: Sequence[str] | None,
     everyone: bool,
+    with_sources: bool,
 ) -> list[LineItemRevenue]:
     payers = {unit.customer.pk: unit for _, unit in batch.line_items}
     if batch.external_customer_ids:
@@ -214,6 +217,7 @@ def _batch_revenue(
         group_by=engine_group_by,
         property_filters=property_filters,
         sources=sources,
+        with_sources=with_sources,
     )
     series_by_meter: dict[tuple[str, str | None], list[UsageSeries]] = defaultdict(list)
     for series in ask_engine(query):
@@ -227,7 +231,10 @@ def _batch_revenue(
     wholes: dict[tuple[str, str | None], UsageSeries] = {}
     if sliced:
         whole_query = dataclasses.replace(
-            query, group_by=(CUSTOMER_KEY,) if by_customer else (), window_size=None
+            query,
+            group_by=(CUSTOMER_KEY,) if by_customer else (),
+            window_size=None,
+            with_sources=False,
         )
         for series in ask_engine(whole_query):
             owner = series.group.get(CUSTOMER_KEY) if by_customer else None

@@ -147,7 +147,7 @@ def _currency_of(line_items: Sequence[SubscriptionLineItem], requested: str | No
 
 @dataclass
 class _Asker:
-    """Asks the engine the request's questions and remembers them, for their sources."""
+    """Asks the engine the request's questions."""
 
     environment: Environment
     request: UsageAnalyticsRequest
@@ -176,7 +176,14 @@ class _Asker:
             group_by=self.engine_groups,
             property_filters=self.request.property_filters,
             sources=self.request.sources or None,
+            with_sources=self.lists_sources,
         )
+
+    @property
+    def lists_sources(self) -> bool:
+        """Whether items list their sources read from the engine (not when grouped by source:
+        the group's source is the item's)."""
+        return self.request.with_sources and SOURCE_KEY not in self.engine_groups
 
     def revenue(
         self,
@@ -185,6 +192,7 @@ class _Asker:
         line_items: Sequence[SubscriptionLineItem],
         time_zone: str | None,
         billing_anchors: bool,
+        with_sources: bool = False,
     ) -> list[LineItemRevenue]:
         return revenue_by_line_item(
             environment=self.environment,
@@ -199,25 +207,8 @@ class _Asker:
             group_by=self.engine_groups,
             property_filters=self.request.property_filters,
             sources=self.request.sources or None,
+            with_sources=with_sources and self.lists_sources,
         )
-
-    def sources(
-        self, query: UsageQuery
-    ) -> dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]]:
-        """The sources of each series `query` answers, by (meter, its group values): the same
-        question grouped by source too, counting events only (no windows, no values)."""
-        if SOURCE_KEY in query.group_by:
-            return {}
-        companion = dataclasses.replace(
-            query, group_by=(*query.group_by, SOURCE_KEY), window_size=None, counts_only=True
-        )
-        found: dict[tuple[str, tuple[str | None, ...]], set[str]] = defaultdict(set)
-        for series in ask_engine(companion):
-            key = (series.meter_id, tuple(series.group.get(name) for name in query.group_by))
-            source = series.group.get(SOURCE_KEY)
-            if source:
-                found[key].add(source)
-        return {key: tuple(sorted(values)) for key, values in found.items()}
 
 
 # --- one customer ---------------------------------------------------------------------------
@@ -232,14 +223,17 @@ def _customer_items(
     request = ask.request
     zone = request.time_zone or customer_zone(unit.customer)
     revenues = ask.revenue(
-        units=[unit], line_items=line_items, time_zone=zone, billing_anchors=True
+        units=[unit],
+        line_items=line_items,
+        time_zone=zone,
+        billing_anchors=True,
+        with_sources=True,
     )
     anchor = line_items[0].subscription.billing_anchor if line_items else None
 
     built: list[tuple[tuple[object, ...], UsageAnalyticsItem]] = []
-    sources_of: dict[int, dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]]] = {}
     for revenue in revenues:
-        sources = _sources_for(ask, sources_of, revenue.query, revenue.meter.pk, revenue.series)
+        sources = _sources_for(ask, revenue.series)
         built.append(
             (
                 _sort_key(revenue.series.group, ask, revenue.start, revenue.line_item.pk),
@@ -260,7 +254,7 @@ def _customer_items(
             billing_anchor=anchor,
         )
         for series in ask_engine(query):
-            sources = _sources_for(ask, sources_of, query, series.meter_id, series)
+            sources = _sources_for(ask, series)
             item = _unpriced_item(ask, series, sources, currency)
             built.append((_sort_key(series.group, ask, gap_start, ""), item))
     return built
@@ -290,22 +284,12 @@ def _gaps(
     return gaps
 
 
-def _sources_for(
-    ask: _Asker,
-    cache: dict[int, dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]]],
-    query: UsageQuery,
-    meter_id: str,
-    series: UsageSeries,
-) -> tuple[str, ...]:
-    if SOURCE_KEY in query.group_by:
+def _sources_for(ask: _Asker, series: UsageSeries) -> tuple[str, ...]:
+    """An item's sources: its group's, when grouped by source; else those the engine listed."""
+    if SOURCE_KEY in ask.engine_groups:
         source = series.group.get(SOURCE_KEY)
         return (source,) if source else ()
-    if not ask.request.with_sources:
-        return ()
-    if id(query) not in cache:
-        cache[id(query)] = ask.sources(query)
-    key = (meter_id, tuple(series.group.get(name) for name in query.group_by))
-    return cache[id(query)].get(key, ())
+    return series.sources
 
 
 def _sort_key(
@@ -439,8 +423,6 @@ def _aggregated_items(
     usage = {
         (series.meter_id, _group_key(ask, series.group)): series for series in ask_engine(query)
     }
-    sources_of: dict[int, dict[tuple[str, tuple[str | None, ...]], tuple[str, ...]]] = {}
-
     aggregates: dict[tuple[str, tuple[str | None, ...]], _Aggregate] = defaultdict(_Aggregate)
     # Thousands of line items can share one series (no group_by): list its windows once.
     timestamps_of: dict[tuple[str, tuple[str | None, ...]], list[datetime]] = {}
@@ -494,7 +476,7 @@ def _aggregated_items(
             meter=meter_by_id[meter_id],
             feature=None,
             group=_api_group(ask, series.group),
-            sources=_sources_for(ask, sources_of, query, meter_id, series),
+            sources=_sources_for(ask, series),
             total_usage=series.total if series.total is not None else ZERO,
             event_count=series.event_count,
             total_cost=aggregate.total_cost,

@@ -1261,9 +1261,8 @@ class TestOutput:
         body = {"window_size": "DAY", "expand": ["price", "plan"], **JAN}
 
         # key, features, line items, their prices, tiers, subscriptions, plans, priced usage
-        # (1 meter), everyone's usage (2 meters),
-        # their sources (2 meters)
-        with django_assert_num_queries(12):
+        # (1 meter), everyone's usage with its sources (2 meters)
+        with django_assert_num_queries(10):
             response = api.client.post(ANALYTICS, body, format="json")
 
         (item,) = response.json()["items"]
@@ -1282,9 +1281,8 @@ class TestOutput:
         }
 
         # key, features, customer, line items, their prices, tiers, subscriptions, plans, priced
-        # usage, its sources, the usage of
-        # the meter without a line item (no events: no sources to ask)
-        with django_assert_num_queries(11):
+        # usage with its sources, the usage of the meter without a line item
+        with django_assert_num_queries(10):
             response = api.client.post(ANALYTICS, body, format="json")
 
         assert [item["total_usage"] for item in response.json()["items"]] == ["4"]
