@@ -24,6 +24,7 @@ from costsheets.models import (
 from costsheets.validation import time_zone_error
 from flexprice_site.errors import NotFound, ValidationFailed
 from flexprice_site.models import Environment, Status
+from flexprice_site.querysets import light_instances
 
 UTC_NAME = "UTC"
 
@@ -181,7 +182,8 @@ def usage_line_items(
     customers (None: every live customer), with subscription, customer, plan, price and tiers.
 
     Every subscription that is not deleted counts, cancelled ones too: cancelling ends its
-    line items, and usage before that was billed by them.
+    line items, and usage before that was billed by them. Every customer's line items (there
+    may be thousands) are read without their bookkeeping fields (flexprice_site.querysets).
     """
     line_items = (
         SubscriptionLineItem.objects.filter(
@@ -201,10 +203,14 @@ def usage_line_items(
         line_items = line_items.filter(subscription__customer_id__in=list(customer_ids))
     if currency is not None:
         line_items = line_items.filter(currency=currency)
-    return _with_shared_catalogue(list(line_items))
+    if customer_ids is None:
+        return _with_shared_catalogue(light_instances(line_items), light=True)
+    return _with_shared_catalogue(list(line_items), light=False)
 
 
-def _with_shared_catalogue(line_items: list[SubscriptionLineItem]) -> list[SubscriptionLineItem]:
+def _with_shared_catalogue(
+    line_items: list[SubscriptionLineItem], *, light: bool
+) -> list[SubscriptionLineItem]:
     """Attach each line item's subscription (with customer and plan), price (with meter and
     tiers) and meter, each loaded once.
 
@@ -220,12 +226,21 @@ def _with_shared_catalogue(line_items: list[SubscriptionLineItem]) -> list[Subsc
     meters = {price.meter_id: price.meter for price in prices.values() if price.meter_id}
     missing = {item.meter_id for item in line_items} - meters.keys()
     meters |= {meter.pk: meter for meter in Meter.objects.filter(pk__in=missing)}
-    subscriptions = {
-        subscription.pk: subscription
-        for subscription in Subscription.objects.filter(
-            pk__in={item.subscription_id for item in line_items}
-        ).select_related("customer")
-    }
+    subscription_rows = Subscription.objects.filter(
+        pk__in={item.subscription_id for item in line_items}
+    )
+    if light:
+        subscriptions = {row.pk: row for row in light_instances(subscription_rows)}
+        customers = {
+            row.pk: row
+            for row in light_instances(
+                Customer.objects.filter(pk__in={row.customer_id for row in subscriptions.values()})
+            )
+        }
+        for subscription in subscriptions.values():
+            subscription.customer = customers[subscription.customer_id]
+    else:
+        subscriptions = {row.pk: row for row in subscription_rows.select_related("customer")}
     plan_ids = {subscription.plan_id for subscription in subscriptions.values()}
     plans = {plan.pk: plan for plan in Plan.objects.filter(pk__in=plan_ids)}
     for subscription in subscriptions.values():

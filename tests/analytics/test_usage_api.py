@@ -1260,9 +1260,9 @@ class TestOutput:
         )
         body = {"window_size": "DAY", "expand": ["price", "plan"], **JAN}
 
-        # key, features, line items, their prices, tiers, subscriptions, plans, priced usage
-        # (1 meter), everyone's usage with its sources (2 meters)
-        with django_assert_num_queries(10):
+        # key, features, line items, their prices, tiers, subscriptions, customers, plans,
+        # priced usage (1 meter), everyone's usage with its sources (2 meters)
+        with django_assert_num_queries(11):
             response = api.client.post(ANALYTICS, body, format="json")
 
         (item,) = response.json()["items"]
