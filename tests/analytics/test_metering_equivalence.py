@@ -4,11 +4,15 @@ Random event streams (out of order, outside the range, re-sent duplicates, missi
 non-numeric properties) are stored through the real ingestion path; every aggregation type is
 then computed by the engine, per window and per source, and recomputed here event by event.
 The second test does the same for meters that keep a property in their rollups, with queries
-filtered and grouped by it, answered from rollups plus late events still in the backlog.
+filtered and grouped by it, answered from rollups plus late events still in the backlog. The
+third follows two tenants' events through the value dictionary, hourly rows, compaction into day
+rows, late events (in the backlog, then in stale day rows), a rebuild and a last compaction, with
+questions that day rows, hourly rows and raw edges answer together.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from collections import defaultdict
@@ -21,14 +25,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.metering import UsageQuery, meter_usage
+from analytics.metering import UsageQuery, UsageSeries, meter_usage
 from analytics.metering.plan import rollup_span
 from analytics.metering.windows import window_boundaries
 from analytics.models import Event
-from analytics.rollups.models import EventBacklog, UsageRollup
+from analytics.rollups.compaction import rollups_compact
+from analytics.rollups.models import (
+    EventBacklog,
+    MeterRollupState,
+    MeterValue,
+    UsageDayRollup,
+    UsageRollup,
+)
 from analytics.rollups.services import rollup_rebuild, rollup_state_sync, rollups_update
 from analytics.services import events_ingest
 from costsheets.models import Meter
@@ -53,20 +66,23 @@ values = st.one_of(
     st.sampled_from(["2.5", "-3", "1e2", "abc", ""]),
     st.booleans(),
 )
-event_payloads = st.fixed_dictionaries(
-    {
-        "id": st.integers(min_value=0, max_value=30),
-        # Edges of the range and repeated instants (LATEST's ties) come up often.
-        "minute": st.one_of(
-            st.sampled_from([-1, 0, 600, 36 * 60 - 1, 36 * 60]),
-            st.integers(min_value=-90, max_value=36 * 60 + 90),
-        ),
-        "name": st.sampled_from(["call", "call", "call", "other"]),
-        "source": st.sampled_from(["api", "web", ""]),
-        "v": values,
-        "w": values,
-        "m": st.sampled_from([MISSING, "a", "b", 7]),
-    }
+PAYLOAD_FIELDS = {
+    "id": st.integers(min_value=0, max_value=30),
+    # Edges of the range and repeated instants (LATEST's ties) come up often.
+    "minute": st.one_of(
+        st.sampled_from([-1, 0, 600, 36 * 60 - 1, 36 * 60]),
+        st.integers(min_value=-90, max_value=36 * 60 + 90),
+    ),
+    "name": st.sampled_from(["call", "call", "call", "other"]),
+    "source": st.sampled_from(["api", "web", ""]),
+    "v": values,
+    "w": values,
+    "m": st.sampled_from([MISSING, "a", "b", 7]),
+}
+event_payloads = st.fixed_dictionaries(PAYLOAD_FIELDS)
+# Late events bring values the rollups have not seen yet too.
+late_payloads = st.fixed_dictionaries(
+    {**PAYLOAD_FIELDS, "m": st.sampled_from([MISSING, "a", 7, "c", 8, True, ""])}
 )
 
 
@@ -172,9 +188,12 @@ def expected_series(
     windows: tuple[datetime, ...],
     buckets: tuple | None,
     group: Callable[[Stored], Any] = by_source,
+    *,
+    start: datetime = START,
+    end: datetime = END,
 ) -> dict:
     """group (the source) → (total, event_count, [(window start, value, event_count)],
-    [buckets])."""
+    [buckets]) over [start, end)."""
     result = {}
     for key in {group(event) for event in events}:
         mine = [event for event in events if group(event) == key]
@@ -183,15 +202,15 @@ def expected_series(
             by_window[bisect_right(windows, event.timestamp) - 1].append(event)
         points = []
         for index in sorted(by_window):
-            start, end = max(windows[index], START), min(windows[index + 1], END)
+            first, last = max(windows[index], start), min(windows[index + 1], end)
             if buckets is None:
-                value = aggregate(kind, by_window[index], start, end)
+                value = aggregate(kind, by_window[index], first, last)
             else:
                 pieces = bucket_values(kind.removeprefix("BUCKETED_"), by_window[index], buckets)
                 value = sum(pieces.values(), Decimal(0)) if pieces else None
             points.append((windows[index], value, len(by_window[index])))
         if buckets is None:
-            total, listed = aggregate(kind, mine, START, END), []
+            total, listed = aggregate(kind, mine, start, end), []
         else:
             whole = bucket_values(kind.removeprefix("BUCKETED_"), mine, buckets)
             total = sum(whole.values(), Decimal(0)) if whole else None
@@ -201,6 +220,34 @@ def expected_series(
             )
         result[key] = (total, len(mine), points, [(s, m, v) for (s, m), v in listed])
     return result
+
+
+def buckets_of(
+    meter: Meter, zone: ZoneInfo, start: datetime = START, end: datetime = END
+) -> tuple[datetime, ...] | None:
+    if not meter.bucket_size:
+        return None
+    return window_boundaries(meter.bucket_size, start=start, end=end, time_zone=zone)
+
+
+def answered(
+    series: list[UsageSeries], meter: Meter, group: Callable[[UsageSeries], Any]
+) -> dict[Any, tuple]:
+    """The engine's series of `meter`, in expected_series' form, by `group` of each series."""
+    return {
+        group(item): (
+            item.total,
+            item.event_count,
+            [(point.timestamp, point.value, point.event_count) for point in item.points],
+            [(bucket.start, bucket.group_value, bucket.value) for bucket in item.buckets],
+        )
+        for item in series
+        if item.meter_id == meter.pk
+    }
+
+
+def source_of(item: UsageSeries) -> Any:
+    return item.group["source"]
 
 
 METERS: dict[str, Callable[[Environment], Meter]] = {
@@ -332,20 +379,8 @@ def test_meter_usage_equals_a_naive_recomputation(
     )
 
     for kind, meter in meters.items():
-        buckets = None
-        if meter.bucket_size:
-            buckets = window_boundaries(meter.bucket_size, start=START, end=END, time_zone=zone)
-        actual = {
-            item.group["source"]: (
-                item.total,
-                item.event_count,
-                [(point.timestamp, point.value, point.event_count) for point in item.points],
-                [(bucket.start, bucket.group_value, bucket.value) for bucket in item.buckets],
-            )
-            for item in series
-            if item.meter_id == meter.pk
-        }
-        assert actual == expected_series(kind, counted, windows, buckets), kind
+        expected = expected_series(kind, counted, windows, buckets_of(meter, zone))
+        assert answered(series, meter, source_of) == expected, kind
 
 
 # Meters that keep `m` in their rollups; a query filtered on it and grouped by it must come out
@@ -418,25 +453,16 @@ def test_rollups_kept_properties_equal_a_naive_recomputation(
     def by_model_and_source(event: Stored) -> tuple:
         return (canonical(event.properties.get("m", MISSING)), event.source)
 
+    def model_and_source_of(item: UsageSeries) -> tuple:
+        return (item.group["properties.m"], item.group["source"])
+
     def check() -> None:
         series = meter_usage(query)
         for kind, meter in meters.items():
             assert rollup_span(query, meter, windows=windows) is not None
-            buckets = None
-            if meter.bucket_size:
-                buckets = window_boundaries(meter.bucket_size, start=START, end=END, time_zone=zone)
-            actual = {
-                (item.group["properties.m"], item.group["source"]): (
-                    item.total,
-                    item.event_count,
-                    [(point.timestamp, point.value, point.event_count) for point in item.points],
-                    [(bucket.start, bucket.group_value, bucket.value) for bucket in item.buckets],
-                )
-                for item in series
-                if item.meter_id == meter.pk
-            }
+            buckets = buckets_of(meter, zone)
             expected = expected_series(kind, chosen, windows, buckets, by_model_and_source)
-            assert actual == expected, kind
+            assert answered(series, meter, model_and_source_of) == expected, kind
 
     # Then the answers read from rollups and backlog equal the naive ones, before …
     assert (
@@ -449,3 +475,234 @@ def test_rollups_kept_properties_equal_a_naive_recomputation(
     rollups_update()
     assert not EventBacklog.objects.exists()
     check()
+
+
+# The stages of the day-row test, in UTC: meters are built before any event (so the job rolls
+# the events up), the first compaction closes 1 and 2 November and leaves 3 November open, the
+# last one closes every day.
+BUILT_AT = datetime(2025, 11, 1, tzinfo=UTC)
+FIRST_COMPACTION = datetime(2025, 11, 3, 1, 30, tzinfo=UTC)
+LAST_COMPACTION = datetime(2025, 11, 5, tzinfo=UTC)
+# The one whole UTC day of [START, END): UTC DAY windows (and no windows) read its day rows.
+WHOLE_DAY = (datetime(2025, 11, 2, tzinfo=UTC), datetime(2025, 11, 3, tzinfo=UTC))
+SHAPES: dict[str, dict[str, Any]] = {
+    "UTC days": {"window_size": "DAY", "time_zone": "UTC"},
+    "New York days": {"window_size": "DAY", "time_zone": "America/New_York"},
+    "hours": {"window_size": "HOUR", "time_zone": "UTC"},
+    "no windows": {"window_size": None, "time_zone": "UTC"},
+}
+
+
+def fixed(event_id: int, minute: int, model: Any) -> dict[str, Any]:
+    """A payload like event_payloads', for the events every example needs."""
+    return {
+        "id": event_id,
+        "minute": minute,
+        "name": "call",
+        "source": "api",
+        "v": 1,
+        "w": MISSING,
+        "m": model,
+    }
+
+
+# An event on the whole day, so that it has day rows once compacted; then, late: a value no
+# other event has on that day (its day row's ids go stale), the same event ID re-sent with
+# another value (a duplicate: it changes nothing), and a new value on the open day.
+ANCHOR = [fixed(100, 16 * 60, "a")]
+LATE = [
+    fixed(101, 17 * 60, "late-only"),
+    fixed(100, 16 * 60 + 5, "re-sent"),
+    fixed(102, 30 * 60, "open-day"),
+]
+
+
+def utc_day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def check_answers(
+    environment: Environment,
+    meters: dict[str, Meter],
+    stored: list[Stored],
+    asked: tuple[datetime, datetime],
+) -> None:
+    """Every shape of question over `asked`, for every meter of the environment: the engine's
+    answers equal the naive ones, and the UTC days (only they) are read from day rows."""
+    start, end = asked
+    counted = [e for e in stored if e.name == "call" and start <= e.timestamp < end]
+    for shape, fields in SHAPES.items():
+        zone = ZoneInfo(fields["time_zone"])
+        windows = None
+        if fields["window_size"] is not None:
+            windows = window_boundaries(fields["window_size"], start=start, end=end, time_zone=zone)
+        query = UsageQuery(
+            environment_id=environment.pk,
+            meters=tuple(meters.values()),
+            start=start,
+            end=end,
+            group_by=("source",),
+            **fields,
+        )
+        series = meter_usage(query)
+        for kind, meter in meters.items():
+            span = rollup_span(query, meter, windows=windows)
+            assert span is not None
+            assert (span.start > start, span.end < end) == (start.minute > 0, end.minute > 0)
+            on_days = shape in ("UTC days", "no windows") and not meter.bucket_size
+            assert span.day_ranges == ((WHOLE_DAY,) if on_days else ()), (shape, kind)
+            buckets = buckets_of(meter, zone, start, end)
+            naive = functools.partial(expected_series, start=start, end=end)
+            if windows is None:  # totals only: the naive points of one window are dropped
+                expected = naive(kind, counted, asked, buckets)
+                expected = {key: (t, n, [], b) for key, (t, n, _, b) in expected.items()}
+            else:
+                expected = naive(kind, counted, windows, buckets)
+            assert answered(series, meter, source_of) == expected, (shape, kind)
+
+
+def dictionary(meters: dict[str, Meter]) -> dict[int, str]:
+    """The value dictionary of the distinct-count meter: id → value."""
+    entries = MeterValue.objects.filter(meter=meters["COUNT_UNIQUE"])
+    return dict(entries.values_list("value_id", "value"))
+
+
+def check_rows(meters: dict[str, Meter], stored: list[Stored]) -> None:
+    """The rollups once the backlog is empty: the dictionary holds each value of the meter's
+    events once, numbered 1..n, and the day rows' event counts are the events' of their day."""
+    state = MeterRollupState.objects.get(meter=meters["COUNT_UNIQUE"])
+    values = {canonical(e.properties.get("m", MISSING)) for e in stored if e.name == "call"}
+    values.discard(None)
+    entries = dictionary(meters)
+    assert sorted(entries) == list(range(1, len(values) + 1))
+    assert set(entries.values()) == values
+    assert state.values_assigned == len(values)
+    through = MeterRollupState.objects.get(meter=meters["COUNT"]).compacted_through
+    per_day: dict[tuple[datetime, str], int] = defaultdict(int)
+    for e in stored:
+        if e.name == "call" and e.timestamp < through:
+            per_day[(utc_day(e.timestamp), e.source)] += 1
+    day_rows = UsageDayRollup.objects.filter(meter=meters["COUNT"])
+    assert {(row.day, row.source): row.event_count for row in day_rows} == per_day
+
+
+def meters_built_before_the_events(environment: Environment) -> dict[str, Meter]:
+    """Every kind of meter, ready (without events) at BUILT_AT: the job rolls events up."""
+    meters = {kind: build(environment) for kind, build in METERS.items()}
+    with time_machine.travel(BUILT_AT, tick=False):
+        for meter in meters.values():
+            rollup_state_sync(meter=meter, enqueue=False)
+            assert rollup_rebuild(meter_id=meter.pk) == "ready"
+    return meters
+
+
+def compacted_through(meters: dict[str, Meter]) -> set[datetime]:
+    states = MeterRollupState.objects.filter(meter__in=list(meters.values()))
+    return set(states.values_list("compacted_through", flat=True))
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    before=st.lists(st.lists(event_payloads, min_size=1, max_size=10), min_size=1, max_size=2),
+    theirs=st.lists(event_payloads, max_size=8),
+    late=st.lists(late_payloads, max_size=10),
+    during_rebuild=st.lists(late_payloads, max_size=6),
+    # Minutes cut off the range's first and last hours: raw events answer those edges.
+    edges=st.tuples(st.sampled_from([0, 17, 59]), st.sampled_from([0, 1, 23])),
+)
+def test_day_rows_hourly_rows_backlog_and_edges_equal_a_naive_recomputation(
+    db: None,
+    before: list[list[dict[str, Any]]],
+    theirs: list[dict[str, Any]],
+    late: list[dict[str, Any]],
+    during_rebuild: list[dict[str, Any]],
+    edges: tuple[int, int],
+) -> None:
+    asked = (START + timedelta(minutes=edges[0]), END - timedelta(minutes=edges[1]))
+    # Each example rolls back what it wrote: compaction then sees this example's meters only.
+    with transaction.atomic():
+        tell_the_day_rows_story(before, theirs, late, during_rebuild, asked)
+        transaction.set_rollback(True)
+
+
+def tell_the_day_rows_story(
+    before: list[list[dict[str, Any]]],
+    theirs: list[dict[str, Any]],
+    late: list[dict[str, Any]],
+    during_rebuild: list[dict[str, Any]],
+    asked: tuple[datetime, datetime],
+) -> None:
+    ours = environment_get_or_create(
+        tenant_name=f"Property {next(environments)}", environment_name="production"
+    )
+    other = environment_get_or_create(
+        tenant_name=f"Property {next(environments)}", environment_name="production"
+    )
+    tenants = (ours, other)
+    # Given two tenants' meters, ready before any event; both tenants send the same values (in
+    # another order, so that their dictionaries number them differently) …
+    meters = {ours.pk: meters_built_before_the_events(ours)}
+    meters[other.pk] = meters_built_before_the_events(other)
+    stored = {
+        ours.pk: store(ours, [*before, ANCHOR]),
+        other.pk: store(other, [theirs, ANCHOR, *before[::-1]]),
+    }
+
+    def check(*environments: Environment) -> None:
+        for environment in environments:
+            check_answers(environment, meters[environment.pk], stored[environment.pk], asked)
+
+    # … rolled up by the job, and 1 and 2 November compacted into day rows
+    rollups_update()
+    rollups_compact(now=FIRST_COMPACTION)
+    for environment in tenants:
+        mine = meters[environment.pk]
+        assert compacted_through(mine) == {WHOLE_DAY[1]}
+        assert UsageDayRollup.objects.filter(meter=mine["COUNT_UNIQUE"], day=WHOLE_DAY[0]).exists()
+        check_rows(mine, stored[environment.pk])
+    check(*tenants)
+
+    # When late events arrive (re-sent IDs, new values, compacted days and the open day) they
+    # are answered from the backlog …
+    stored[ours.pk] = store(ours, [late, LATE], first=len(before) + 1)
+    stored[other.pk] = store(other, [late[::-1]], first=len(before) + 2)
+    check(*tenants)
+    # … then from the rollups: day rows they reached (with their ids stale) and hourly rows
+    rollups_update()
+    stale = UsageDayRollup.objects.get(
+        meter=meters[ours.pk]["COUNT_UNIQUE"], day=WHOLE_DAY[0], source="api"
+    )
+    assert stale.ids_stale
+    for environment in tenants:
+        check_rows(meters[environment.pk], stored[environment.pk])
+    check(*tenants)
+
+    # When our meters are rebuilt (their dictionaries start over) with events in the backlog,
+    # the other tenant's rows, ids and answers stay as they were
+    stored[ours.pk] = store(ours, [during_rebuild], first=len(before) + 3)
+    theirs_before = dictionary(meters[other.pk])
+    with time_machine.travel(FIRST_COMPACTION, tick=False):
+        for meter in meters[ours.pk].values():
+            assert rollup_state_sync(meter=meter, force=True, enqueue=False)
+            assert rollup_rebuild(meter_id=meter.pk) == "ready"
+    assert compacted_through(meters[ours.pk]) == {WHOLE_DAY[1]}
+    assert dictionary(meters[other.pk]) == theirs_before
+    check(*tenants)
+    # When the last day is compacted with events of it still in the backlog, and the job
+    # adds them to its day rows afterwards
+    rollups_compact(now=LAST_COMPACTION)
+    check(ours)
+    rollups_update()
+    check(ours)
+
+    # Then compaction refreshes the stale ids, and the answers stay exact
+    rollups_compact(now=LAST_COMPACTION)
+    assert not UsageDayRollup.objects.filter(ids_stale=True).exists()
+    for environment in tenants:
+        assert compacted_through(meters[environment.pk]) == {LAST_COMPACTION - timedelta(days=1)}
+        check_rows(meters[environment.pk], stored[environment.pk])
+    check(*tenants)

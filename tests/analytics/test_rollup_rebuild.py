@@ -5,6 +5,7 @@ after) usage answers equal the raw events'. Also: the sweep, the commands and th
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -442,6 +443,117 @@ class TestConcurrency:
             assert done.wait(30)
         thread.join(30)
         assert EventBacklog.objects.count() == 1
+
+    def test_two_jobs_meeting_the_same_new_values_give_each_value_one_id(
+        self, environment: Environment, enqueued: list[str]
+    ) -> None:
+        meter = users_meter()
+        assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.READY
+        events_ingest(environment=environment, payloads=user_events(range(240)), now=T0)
+
+        # Two workers take small batches side by side: each meets values the other met too.
+        assert run_together(drain_backlog, drain_backlog) == []
+
+        assert not EventBacklog.objects.exists()
+        assert dictionary_of(meter) == (list(range(1, 101)), USERS)
+        assert state_of(meter).values_assigned == 100
+        assert distinct_users(environment, meter) == ([Decimal(100), Decimal(96)], Decimal(100))
+
+    def test_a_job_racing_a_rebuild_gives_each_value_one_id(
+        self, environment: Environment, enqueued: list[str]
+    ) -> None:
+        meter = users_meter()
+        events_ingest(environment=environment, payloads=user_events(range(120)), now=T0)
+        assert rollups_update() == 120
+        assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.READY
+        # A rebuild that starts over (its dictionary with it) while the second half of the
+        # events waits in the backlog: the rebuild and the job both meet their values anew.
+        assert rollup_state_sync(meter=meter, force=True, enqueue=False)
+        events_ingest(environment=environment, payloads=user_events(range(120, 240)), now=T0)
+        outcomes: list[RebuildOutcome] = []
+
+        def rebuild() -> None:
+            outcomes.append(rollup_rebuild(meter_id=meter.pk))
+
+        assert run_together(rebuild, drain_backlog) == []
+
+        assert outcomes == [RebuildOutcome.READY]
+        assert not EventBacklog.objects.exists()
+        assert dictionary_of(meter) == (list(range(1, 101)), USERS)
+        assert state_of(meter).values_assigned == 100
+        assert distinct_users(environment, meter) == ([Decimal(100), Decimal(96)], Decimal(100))
+
+
+# 100 users; events every 10 minutes from 6 January on, the n-th one by user n % 100.
+USERS = sorted(f"u{n}" for n in range(100))
+
+
+def users_meter() -> Meter:
+    meter = MeterFactory(
+        event_name="llm_call",
+        aggregation_type=AggregationType.COUNT_UNIQUE,
+        aggregation_field="user",
+    )
+    assert rollups_sweep() == [meter.pk]
+    return meter
+
+
+def user_events(numbers: range) -> list[dict[str, Any]]:
+    return [
+        event(f"u-{n}", RANGE[0] + timedelta(minutes=10 * n), user=f"u{n % 100}") for n in numbers
+    ]
+
+
+def drain_backlog() -> None:
+    while rollups_update(batch_size=7):
+        pass
+
+
+def run_together(*jobs: Callable[[], None]) -> list[BaseException]:
+    """Run each job on a thread of its own (with its own database connection), all released at
+    once; returns what they raised."""
+    start = threading.Barrier(len(jobs))
+    errors: list[BaseException] = []
+
+    def run(job: Callable[[], None]) -> None:
+        try:
+            start.wait(30)
+            job()
+        except BaseException as error:  # surfaced by the caller; a thread can't fail the test
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def dictionary_of(meter: Meter) -> tuple[list[int], list[str]]:
+    """The meter's dictionary: its ids ascending, and its values sorted (one entry per value
+    when both lists are as long as the values are many)."""
+    entries = MeterValue.objects.filter(meter=meter)
+    ids = sorted(entries.values_list("value_id", flat=True))
+    return ids, sorted(entries.values_list("value", flat=True))
+
+
+def distinct_users(environment: Environment, meter: Meter) -> tuple[list[Decimal], Decimal]:
+    """Distinct users on 6 and 7 January and over both days, equal to the raw events' count."""
+    query = UsageQuery(
+        environment_id=environment.pk,
+        meters=(meter,),
+        start=RANGE[0],
+        end=RANGE[0] + timedelta(days=2),
+        window_size="DAY",
+    )
+    (series,) = meter_usage(query)
+    with override_settings(ROLLUP_QUERIES=False):
+        assert meter_usage(query) == [series]
+    return [point.value for point in series.points], series.total
 
 
 def test_beat_runs_the_job_and_the_sweep(settings: Any) -> None:
