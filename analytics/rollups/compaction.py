@@ -84,7 +84,8 @@ def _compact_next_day(meter_id: str, fingerprint: str, limit: datetime) -> bool:
 
 def rollups_compact(*, now: datetime | None = None) -> int:
     """Compact every closed day of every ready meter that is not compacted yet, one day per
-    transaction, and refresh stale day rows; returns the number of transactions that did work.
+    transaction, and refresh stale day rows; returns the number of meter-days compacted (a
+    refresh of stale rows alone counts none).
 
     Meters being rebuilt are left alone: a rebuild compacts the days it rebuilds.
     """

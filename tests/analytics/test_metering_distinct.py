@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.metering import distinct
-from analytics.metering.distinct import DistinctCounter, decode, dictionary_size, union_size
+from analytics.metering.distinct import DistinctCounter, decode
 
 
 def payload(ids: list[int]) -> bytes:
@@ -46,18 +46,23 @@ class TestDecode:
 
 
 def counted(windows_of_groups: list[list[tuple[list[int], bool]]]) -> list[tuple[list[int], int]]:
-    """Each group's window counts and total, by a counter sized as the engine sizes it."""
-    arrays = [
-        [(np.array(sorted(set(ids)) if one_row else ids, dtype=np.int32), one_row)
-         for ids, one_row in windows]
-        for windows in windows_of_groups
-    ]  # fmt: skip
-    counter = DistinctCounter(dictionary_size(ids for windows in arrays for ids, _ in windows))
+    """Each group's window counts and total, as the engine asks for them: a group's windows'
+    ids in one array, cut by bounds."""
+    largest = max(
+        (max(ids) for windows in windows_of_groups for ids, _ in windows if ids), default=0
+    )
+    counter = DistinctCounter(largest + 1)
     found = []
-    for windows in arrays:
-        counter.next_group()
-        counts = [counter.window(ids, distinct_already=one_row) for ids, one_row in windows]
-        found.append((counts, counter.group_total()))
+    for windows in windows_of_groups:
+        if not windows:
+            continue
+        arrays = [sorted(set(ids)) if one_row else ids for ids, one_row in windows]
+        bounds = [0]
+        for ids in arrays:
+            bounds.append(bounds[-1] + len(ids))
+        joined = np.array([value for ids in arrays for value in ids], dtype=np.int32)
+        counts = counter.group(joined, bounds, [one_row for _, one_row in windows])
+        found.append((counts[:-1], counts[-1]))
     return found
 
 
@@ -73,6 +78,7 @@ class TestDistinctCounter:
                 len({value for ids, _ in windows for value in ids}),
             )
             for windows in windows_of_groups
+            if windows
         ]
 
         with pytest.MonkeyPatch.context() as patch:
@@ -89,23 +95,8 @@ class TestDistinctCounter:
         counter = DistinctCounter(size)
 
         assert counter.dense is dense
-        counter.next_group()
-        assert counter.window(np.array([3, 1, 3], dtype=np.int32), distinct_already=False) == 2
-        assert counter.window(np.array([1, 2], dtype=np.int32), distinct_already=True) == 2
-        assert counter.group_total() == 3
-        counter.next_group()
-        assert counter.group_total() == 0  # a new group starts from nothing
-
-
-@given(rows=st.lists(any_ids, max_size=5))
-def test_dictionary_size_is_one_more_than_the_largest_id(rows: list[list[int]]) -> None:
-    arrays = [np.array(ids, dtype=np.int32) for ids in rows]
-
-    assert dictionary_size(arrays) == max((max(ids) for ids in rows if ids), default=0) + 1
-
-
-@given(groups_of_values=st.lists(st.lists(st.sampled_from(["a", "b", "", "7", "é"]))))
-def test_union_size_counts_each_raw_value_once(groups_of_values: list[list[str]]) -> None:
-    expected = len({value for values in groups_of_values for value in values})
-
-    assert union_size(groups_of_values) == expected
+        ids = np.array([3, 1, 3, 1, 2], dtype=np.int32)
+        # window 1: three ids from several rows; window 2: one row's ids; the group: 3 ids
+        assert counter.group(ids, [0, 3, 5], [False, True]) == [2, 2, 3]
+        assert counter.count(np.array([], dtype=np.int32)) == 0
+        assert counter.count(np.array([7, 7, 7], dtype=np.int32)) == 1
