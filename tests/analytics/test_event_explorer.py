@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -11,6 +11,7 @@ from django.test import Client
 from analytics.admin.events import COUNT_CAP, CappedCountPaginator
 from analytics.models import Event
 from flexprice_site.models import Environment, User
+from flexprice_site.services import environment_get_or_create
 
 URL = "/admin/analytics/event/"
 
@@ -38,6 +39,31 @@ def staff(environment: Environment) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+@pytest.fixture
+def superuser(db: None) -> Client:
+    user = User.objects.create_superuser(username="root", password="pw-123456!")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def interleaved(environment: Environment, other: Environment, count: int) -> None:
+    """`count` events in each tenant, a minute apart, the other tenant's half a minute later."""
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    for tenant_environment, prefix, offset in ((environment, "a", 0), (other, "g", 30)):
+        Event.objects.bulk_create(
+            Event(
+                tenant_id=tenant_environment.tenant_id,
+                environment=tenant_environment,
+                event_id=f"{prefix}{number:03d}",
+                event_name="llm_call",
+                external_customer_id="acme-1" if number % 2 else "acme-2",
+                timestamp=start + timedelta(minutes=number, seconds=offset),
+            )
+            for number in range(count)
+        )
 
 
 def listed_ids(response) -> list[str]:
@@ -104,6 +130,59 @@ class TestExplorer:
         assert len(listed_ids(response)) == 30
 
 
+class TestSuperuser:
+    def test_pages_merge_every_tenant_newest_first(
+        self, environment: Environment, other_environment: Environment, superuser: Client
+    ) -> None:
+        # given two tenants' events, interleaved in time
+        interleaved(environment, other_environment, 40)
+
+        # when a superuser opens the first two pages
+        first, second = superuser.get(URL), superuser.get(URL, {"p": "2"})
+
+        # then the pages hold both tenants' events, newest first across them
+        assert listed_ids(first) == [
+            f"{prefix}{number:03d}" for number in range(39, 14, -1) for prefix in ("g", "a")
+        ]
+        assert listed_ids(second) == [
+            f"{prefix}{number:03d}" for number in range(14, -1, -1) for prefix in ("g", "a")
+        ]
+        assert first.context["cl"].result_count == 80
+
+    def test_filters_apply_to_every_tenant(
+        self, environment: Environment, other_environment: Environment, superuser: Client
+    ) -> None:
+        interleaved(environment, other_environment, 6)
+
+        response = superuser.get(URL, {"customer": "acme-1"})
+
+        assert listed_ids(response) == ["g005", "a005", "g003", "a003", "g001", "a001"]
+
+    def test_a_tenant_without_events_and_oldest_first(
+        self, environment: Environment, other_environment: Environment, superuser: Client
+    ) -> None:
+        interleaved(environment, other_environment, 3)
+        environment_get_or_create(tenant_name="Initech", environment_name="production")
+
+        response = superuser.get(URL, {"o": "0"})
+
+        assert listed_ids(response) == ["a000", "g000", "a001", "g001", "a002", "g002"]
+
+    def test_query_count(
+        self,
+        environment: Environment,
+        other_environment: Environment,
+        superuser: Client,
+        django_assert_num_queries,
+    ) -> None:
+        interleaved(environment, other_environment, 40)
+        # session, user, the tenant and environment filters' choices (and each environment's
+        # tenant, for its label), the tenants to merge, the capped count, the page
+        with django_assert_num_queries(9):
+            response = superuser.get(URL)
+        assert len(listed_ids(response)) == 50
+
+
 def test_the_paginator_counts_no_further_than_its_cap(db: None, environment: Environment) -> None:
     Event.objects.bulk_create(
         Event(
@@ -117,3 +196,25 @@ def test_the_paginator_counts_no_further_than_its_cap(db: None, environment: Env
     )
     paginator = CappedCountPaginator(Event.objects.order_by("-timestamp"), 50)
     assert paginator.count == COUNT_CAP + 1
+
+
+def test_across_tenants_the_paginator_counts_no_further_than_its_cap(
+    db: None, environment: Environment, other_environment: Environment
+) -> None:
+    for tenant_environment in (environment, other_environment):
+        Event.objects.bulk_create(
+            Event(
+                tenant_id=tenant_environment.tenant_id,
+                environment=tenant_environment,
+                event_id=f"e{number}",
+                event_name="x",
+                external_customer_id="c",
+            )
+            for number in range(COUNT_CAP // 2 + 3)
+        )
+    tenant_ids = [environment.tenant_id, other_environment.tenant_id]
+    paginator = CappedCountPaginator(
+        Event.objects.order_by("-timestamp", "-id"), 50, tenant_ids=tenant_ids
+    )
+    assert paginator.count == COUNT_CAP + 1
+    assert CappedCountPaginator(Event.objects.order_by("id"), 50, tenant_ids=[]).count == 0
