@@ -161,7 +161,8 @@ class EventAdmin(TenantScopedAdmin):
         SourceFilter,
         "environment",
     ]
-    search_fields = ["=event_id"]
+    # `exact`, not "=" (iexact): UPPER(event_id) has no index, so a search read the whole table.
+    search_fields = ["event_id__exact"]
     search_help_text = "Find an event by its exact event ID."
     # Newest first, the id breaking ties: exactly the order of the event_tenant_newest index,
     # so a page is an index range scan, never a sort of the tenant's events.

@@ -120,6 +120,16 @@ class TestExplorer:
         assert posted.status_code == 403
         assert Event.objects.get(pk=stored.pk).event_name == "llm_call"
 
+    def test_the_search_box_finds_one_exact_event_id(
+        self, environment: Environment, staff: Client
+    ) -> None:
+        make_event(environment, "req-1")
+        make_event(environment, "REQ-1")
+        make_event(environment, "req-10")
+
+        assert listed_ids(staff.get(URL, {"q": "req-1"})) == ["req-1"]
+        assert listed_ids(staff.get(URL, {"q": "REQ-1"})) == ["REQ-1"]
+
     def test_query_count_does_not_grow_with_rows(
         self, environment: Environment, staff: Client, django_assert_max_num_queries
     ) -> None:
