@@ -17,7 +17,11 @@ from rangefilter.filters import DateTimeRangeFilterBuilder
 
 from analytics.models import Event
 from flexprice_site.models import Tenant
-from flexprice_site.tenancy import TenantScopedAdmin, sees_all_tenants
+from flexprice_site.tenancy import (
+    TenantEnvironmentListFilter,
+    TenantScopedAdmin,
+    sees_all_tenants,
+)
 
 # Counting a filtered slice of a huge table costs a scan; counting up to a cap costs a LIMIT.
 COUNT_CAP = 10_000
@@ -159,7 +163,7 @@ class EventAdmin(TenantScopedAdmin):
         CustomerFilter,
         EventNameFilter,
         SourceFilter,
-        "environment",
+        ("environment", TenantEnvironmentListFilter),
     ]
     # `exact`, not "=" (iexact): UPPER(event_id) has no index, so a search read the whole table.
     search_fields = ["event_id__exact"]

@@ -108,6 +108,25 @@ class TestExplorer:
         assert listed_ids(response) == ["new", "old"]
         assert staff.get(f"{URL}{secret.pk}/change/").status_code == 302
 
+    def test_the_environment_filter_offers_only_the_tenants_environments(
+        self, environment: Environment, other_environment: Environment, staff: Client
+    ) -> None:
+        sandbox = environment_get_or_create(tenant_name="Acme", environment_name="sandbox")
+        make_event(environment, "live")
+        make_event(sandbox, "test")
+
+        response = staff.get(URL, {"environment__id__exact": sandbox.pk})
+
+        environment_filter = next(
+            spec for spec in response.context["cl"].filter_specs if spec.title == "environment"
+        )
+        assert environment_filter.lookup_choices == [
+            (environment.pk, "Acme / production"),
+            (sandbox.pk, "Acme / sandbox"),
+        ]
+        assert "Globex" not in response.content.decode()
+        assert listed_ids(response) == ["test"]
+
     def test_an_event_shows_its_json_and_cannot_be_edited(
         self, environment: Environment, staff: Client
     ) -> None:
@@ -130,14 +149,23 @@ class TestExplorer:
         assert listed_ids(staff.get(URL, {"q": "req-1"})) == ["req-1"]
         assert listed_ids(staff.get(URL, {"q": "REQ-1"})) == ["REQ-1"]
 
+    @pytest.mark.parametrize("query", [{}, {"customer": "acme-1"}], ids=["default", "customer"])
     def test_query_count_does_not_grow_with_rows(
-        self, environment: Environment, staff: Client, django_assert_max_num_queries
+        self,
+        environment: Environment,
+        other_environment: Environment,
+        staff: Client,
+        django_assert_num_queries,
+        query: dict[str, str],
     ) -> None:
-        for number in range(30):
+        for number in range(60):
             make_event(environment, f"e{number}")
-        with django_assert_max_num_queries(10):
-            response = staff.get(URL)
-        assert len(listed_ids(response)) == 30
+            make_event(other_environment, f"o{number}")
+        # session, user, the user's and its groups' permissions, the user's tenant, the
+        # environment filter's choices, the capped count, the page
+        with django_assert_num_queries(8):
+            response = staff.get(URL, query)
+        assert len(listed_ids(response)) == 50
 
 
 class TestSuperuser:
@@ -186,9 +214,9 @@ class TestSuperuser:
         django_assert_num_queries,
     ) -> None:
         interleaved(environment, other_environment, 40)
-        # session, user, the tenant and environment filters' choices (and each environment's
-        # tenant, for its label), the tenants to merge, the capped count, the page
-        with django_assert_num_queries(9):
+        # session, user, the tenant and environment filters' choices, the tenants to merge,
+        # the capped count, the page
+        with django_assert_num_queries(7):
             response = superuser.get(URL)
         assert len(listed_ids(response)) == 50
 
