@@ -95,6 +95,13 @@ class CappedCountPaginator(Paginator):
 
 
 class EventChangeList(ChangeList):
+    def get_ordering_field(self, field_name: Any) -> Any:
+        # Only the columns of `sortable_by`, from the page address too: ordering by any other
+        # column is a sort of all the tenant's events (5.5 s at 10M events).
+        if field_name not in (self.sortable_by or ()):
+            return None
+        return super().get_ordering_field(field_name)
+
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
         if isinstance(self.result_list, QuerySet) and not self.result_list.query.is_sliced:
@@ -171,6 +178,8 @@ class EventAdmin(TenantScopedAdmin):
     # Newest first, the id breaking ties: exactly the order of the event_tenant_newest index,
     # so a page is an index range scan, never a sort of the tenant's events.
     ordering = ["-timestamp", "-id"]
+    # Newest or oldest first (the same index, read backwards); see EventChangeList.
+    sortable_by = ["timestamp"]
     paginator = CappedCountPaginator
     show_full_result_count = False
     list_per_page = 50

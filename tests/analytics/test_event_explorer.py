@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.contrib.admin.templatetags.admin_list import result_headers
 from django.contrib.auth.models import Permission
 from django.test import Client
 
@@ -138,6 +139,23 @@ class TestExplorer:
         assert "&quot;model&quot;: &quot;gpt-4&quot;" in page
         assert posted.status_code == 403
         assert Event.objects.get(pk=stored.pk).event_name == "llm_call"
+
+    def test_only_the_time_column_sorts(self, environment: Environment, staff: Client) -> None:
+        make_event(
+            environment, "b", external_customer_id="y", timestamp=datetime(2026, 1, 1, tzinfo=UTC)
+        )
+        make_event(
+            environment, "a", external_customer_id="z", timestamp=datetime(2026, 1, 2, tzinfo=UTC)
+        )
+
+        # the address of a page sorted by customer (column 2), which no header offers any more
+        by_customer = staff.get(URL, {"o": "2"})
+        oldest_first = staff.get(URL, {"o": "0"})
+
+        assert listed_ids(by_customer) == ["a", "b"]
+        assert listed_ids(oldest_first) == ["b", "a"]
+        headers = result_headers(by_customer.context["cl"])
+        assert [header["text"] for header in headers if header["sortable"]] == ["timestamp"]
 
     def test_the_search_box_finds_one_exact_event_id(
         self, environment: Environment, staff: Client
