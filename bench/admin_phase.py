@@ -45,44 +45,25 @@ def expected_event_ids(database_url: str, query: Any, tenant_id: str) -> list[st
 def time_page(
     client: Any, query: Any, expected: list[str], repeat: int, budget: float
 ) -> tuple[Any, list[str], list[str]]:
-    """Like `api_phase.time_endpoint`: a warm-up, then up to `repeat` timed loads until the
-    budget is spent (at least 3, or 1 after a slow warm-up); every page is checked after its
-    clock stops, and none is timed when the warm-up's is wrong."""
+    """`api_phase.time_checked` of the page: each load checked after its clock stops."""
     from bench.admin_queries import page_check
-    from bench.api_phase import enough_runs
-    from bench.query_phase import Timing
+    from bench.api_phase import time_checked
 
-    def load() -> tuple[float, Any]:
+    def load(_run: int) -> tuple[float, Any]:
         began = time.perf_counter()
         response = client.get(query.path)
         content = response.content  # rendered: the template ran inside the request
         seconds = time.perf_counter() - began
         return seconds, page_check(response.status_code, content, expected)
 
-    began = time.perf_counter()
-    warm_up, check = load()
-    checks = [check]
-    timing = Timing()
-    if not check.ok:
-        return timing, [], [check.note]
-    for number in range(repeat):
-        seconds, check = load()
-        timing.runs.append(seconds)
-        checks.append(check)
-        elapsed = time.perf_counter() - began
-        if enough_runs(done=number + 1, elapsed=elapsed, budget=budget, warm_up=warm_up):
-            break
-    return (
-        timing,
-        [check.note for check in checks if check.ok],
-        [check.note for check in checks if not check.ok],
-    )
+    return time_checked(load, repeat, budget)
 
 
 def admin_phase(context: Context) -> None:
     from django.test import Client
 
     from bench.admin_queries import selected_admin_queries
+    from bench.api_phase import timed_summary
 
     arguments = context.arguments
     queries = selected_admin_queries(arguments.only)
@@ -104,54 +85,17 @@ def admin_phase(context: Context) -> None:
         timing, answers, failures = time_page(
             clients[query.user], query, expected, arguments.repeat, arguments.budget
         )
-        results.append(
-            {
-                "key": query.key,
-                "title": query.title,
-                "path": query.path,
-                "runs": timing.runs,
-                "p50": timing.p50,
-                "p95": timing.p95,
-                "failures": failures[:10],
-                "answer": answers[0] if answers else "",
-            }
-        )
-        measured = (
-            f"p50 {timing.p50 * 1000:.1f} ms, p95 {timing.p95 * 1000:.1f} ms "
-            f"({len(timing.runs)} timed)"
-            if timing.runs
-            else "not timed"
-        )
-        log(f"{query.key}: {measured}; {answers[0] if answers else 'no good page'}")
-        for failure in failures[:3]:
-            log(f"  FAILED {failure}")
+        results.append({**timed_summary(query, timing, answers, failures), "path": query.path})
     context.results["admin"] = results
 
 
 def admin_rows(context: Context) -> list[Any]:
     """The targets table's rows for the explorer (no DuckDB counterpart: "—")."""
     from bench.admin_queries import ADMIN_QUERY_SET
-    from bench.report import Row, milliseconds
+    from bench.api_phase import timed_row
 
     targets = {query.key: query for query in ADMIN_QUERY_SET}
-    rows = []
-    for summary in context.results.get("admin", []):
-        query = targets[summary["key"]]
-        failed = bool(summary["failures"])
-        p50 = summary["p50"]
-        notes = [" (WRONG PAGE)"] if failed else []
-        runs = len(summary["runs"])
-        if 0 < runs < 3:
-            notes.append(f" ({runs} timed run{'s' if runs > 1 else ''})")
-        passed = None if p50 is None else p50 * 1000 <= query.target_p50_ms
-        rows.append(
-            Row(
-                what=query.title + "".join(notes),
-                ours=milliseconds(p50) or "n/a",
-                ours_p95=milliseconds(summary["p95"]),
-                duckdb="—",
-                target=query.target_text,
-                passed=False if failed else passed,
-            )
-        )
-    return rows
+    return [
+        timed_row(targets[summary["key"]], summary, wrong="WRONG PAGE", notes=[])
+        for summary in context.results.get("admin", [])
+    ]
