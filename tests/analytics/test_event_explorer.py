@@ -239,7 +239,7 @@ class TestSuperuser:
         assert len(listed_ids(response)) == 50
 
 
-def test_the_paginator_counts_no_further_than_its_cap(db: None, environment: Environment) -> None:
+def events_bulk_create(environment: Environment, count: int) -> None:
     Event.objects.bulk_create(
         Event(
             tenant_id=environment.tenant_id,
@@ -248,8 +248,12 @@ def test_the_paginator_counts_no_further_than_its_cap(db: None, environment: Env
             event_name="x",
             external_customer_id="c",
         )
-        for number in range(COUNT_CAP + 5)
+        for number in range(count)
     )
+
+
+def test_the_paginator_counts_no_further_than_its_cap(db: None, environment: Environment) -> None:
+    events_bulk_create(environment, COUNT_CAP + 5)
     paginator = CappedCountPaginator(Event.objects.order_by("-timestamp"), 50)
     assert paginator.count == COUNT_CAP + 1
 
@@ -257,17 +261,8 @@ def test_the_paginator_counts_no_further_than_its_cap(db: None, environment: Env
 def test_across_tenants_the_paginator_counts_no_further_than_its_cap(
     db: None, environment: Environment, other_environment: Environment
 ) -> None:
-    for tenant_environment in (environment, other_environment):
-        Event.objects.bulk_create(
-            Event(
-                tenant_id=tenant_environment.tenant_id,
-                environment=tenant_environment,
-                event_id=f"e{number}",
-                event_name="x",
-                external_customer_id="c",
-            )
-            for number in range(COUNT_CAP // 2 + 3)
-        )
+    events_bulk_create(environment, COUNT_CAP // 2 + 3)
+    events_bulk_create(other_environment, COUNT_CAP // 2 + 3)
     tenant_ids = [environment.tenant_id, other_environment.tenant_id]
     paginator = CappedCountPaginator(
         Event.objects.order_by("-timestamp", "-id"), 50, tenant_ids=tenant_ids
