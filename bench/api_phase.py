@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.context import Context, log, postgres_processes
@@ -55,16 +56,17 @@ def enough_runs(*, done: int, elapsed: float, budget: float, warm_up: float) -> 
     return done >= minimum and elapsed > budget
 
 
-def time_endpoint(
-    port: int, api_key: str, query: Any, bodies: list[bytes], repeat: int, budget: float
+def time_checked(
+    ask: Callable[[int], tuple[float, Any]], repeat: int, budget: float
 ) -> tuple[Any, list[str], list[str]]:
-    """Warm up once, then up to `repeat` runs cycling through `bodies` (see `enough_runs`), or
-    none when the warm-up's answer is wrong. Returns (Timing, good answers' notes, what was
+    """Warm up with `ask(0)`, then up to `repeat` timed runs `ask(0)`, `ask(1)`, … (see
+    `enough_runs`), or none when the warm-up's answer is wrong. `ask(number)` returns its
+    seconds and the AnswerCheck of its answer. Returns (Timing, good answers' notes, what was
     wrong with the others); every answer is checked, the warm-up's too."""
     from bench.query_phase import Timing
 
     began = time.perf_counter()
-    warm_up, check = ask(port, api_key, query, bodies[0])
+    warm_up, check = ask(0)
     checks = [check]
     timing = Timing()
     if not check.ok:
@@ -72,7 +74,7 @@ def time_endpoint(
         # web server's timeout, and timing more of them would only make the bench longer.
         return timing, [], [check.note]
     for number in range(repeat):
-        seconds, check = ask(port, api_key, query, bodies[number % len(bodies)])
+        seconds, check = ask(number)
         timing.runs.append(seconds)
         checks.append(check)
         elapsed = time.perf_counter() - began
@@ -82,6 +84,62 @@ def time_endpoint(
         timing,
         [check.note for check in checks if check.ok],
         [check.note for check in checks if not check.ok],
+    )
+
+
+def time_endpoint(
+    port: int, api_key: str, query: Any, bodies: list[bytes], repeat: int, budget: float
+) -> tuple[Any, list[str], list[str]]:
+    """`time_checked` of the endpoint, cycling through `bodies`."""
+    return time_checked(
+        lambda number: ask(port, api_key, query, bodies[number % len(bodies)]), repeat, budget
+    )
+
+
+def timed_summary(
+    query: Any, timing: Any, answers: list[str], failures: list[str]
+) -> dict[str, Any]:
+    """A timed row's results (for the JSON file and the table), logged as they come."""
+    measured = (
+        f"p50 {timing.p50 * 1000:.1f} ms, p95 {timing.p95 * 1000:.1f} ms ({len(timing.runs)} timed)"
+        if timing.runs
+        else "not timed"
+    )
+    log(f"{query.key}: {measured}; {answers[0] if answers else 'no good answer'}")
+    for failure in failures[:3]:
+        log(f"  FAILED {failure}")
+    return {
+        "key": query.key,
+        "title": query.title,
+        "runs": timing.runs,
+        "p50": timing.p50,
+        "p95": timing.p95,
+        "failures": failures[:10],
+        "answer": answers[0] if answers else "",
+    }
+
+
+def timed_row(query: Any, summary: dict[str, Any], *, wrong: str, notes: list[str]) -> Any:
+    """The table's row of a timed summary against `query.target_p50_ms`: failed with `wrong`
+    when an answer was wrong, and saying when it has fewer than 3 timed runs."""
+    from bench.report import Row, milliseconds
+
+    failed = bool(summary["failures"])
+    p50 = summary["p50"]
+    runs = len(summary["runs"])
+    notes = (
+        ([f" ({wrong})"] if failed else [])
+        + ([f" ({runs} timed run{'s' if runs > 1 else ''})"] if 0 < runs < 3 else [])
+        + notes
+    )
+    passed = None if p50 is None else p50 * 1000 <= query.target_p50_ms
+    return Row(
+        what=query.title + "".join(notes),
+        ours=milliseconds(p50) or "n/a",
+        ours_p95=milliseconds(summary["p95"]),
+        duckdb="—",
+        target=query.target_text,
+        passed=False if failed else passed,
     )
 
 
@@ -133,25 +191,7 @@ def api_phase(context: Context) -> None:
             timing, answers, failures = time_endpoint(
                 server.port, api_key, query, bodies, arguments.repeat, arguments.budget
             )
-            summary = {
-                "key": query.key,
-                "title": query.title,
-                "runs": timing.runs,
-                "p50": timing.p50,
-                "p95": timing.p95,
-                "failures": failures[:10],
-                "answer": answers[0] if answers else "",
-            }
-            results.append(summary)
-            measured = (
-                f"p50 {timing.p50 * 1000:.1f} ms, p95 {timing.p95 * 1000:.1f} ms "
-                f"({len(timing.runs)} timed)"
-                if timing.runs
-                else "not timed"
-            )
-            log(f"{query.key}: {measured}; {answers[0] if answers else 'no good answer'}")
-            for failure in failures[:3]:
-                log(f"  FAILED {failure}")
+            results.append(timed_summary(query, timing, answers, failures))
         cpu.stop()
         watch.stop()
         log(f"CPU while asking the analytics endpoints: {cpu.summary()}")
@@ -169,30 +209,19 @@ def api_phase(context: Context) -> None:
 def api_rows(context: Context) -> list[Any]:
     """The targets table's rows for the endpoints (no DuckDB counterpart: "—")."""
     from bench.api_queries import API_QUERY_SET
-    from bench.report import Row, milliseconds
+    from bench.report import Row
 
     targets = {query.key: query for query in API_QUERY_SET}
     rows = []
     for summary in context.results.get("api", []):
-        query = targets[summary["key"]]
-        failed = bool(summary["failures"])
         p50 = summary["p50"]
-        notes = [" (NOT 200 / EMPTY)"] if failed else []
-        runs = len(summary["runs"])
-        if 0 < runs < 3:
-            notes.append(f" ({runs} timed run{'s' if runs > 1 else ''})")
-        if p50 is not None and p50 > GUNICORN_DEFAULT_TIMEOUT_SECONDS:
-            notes.append(f" (past gunicorn's default {GUNICORN_DEFAULT_TIMEOUT_SECONDS} s timeout)")
-        passed = None if p50 is None else p50 * 1000 <= query.target_p50_ms
+        notes = (
+            [f" (past gunicorn's default {GUNICORN_DEFAULT_TIMEOUT_SECONDS} s timeout)"]
+            if p50 is not None and p50 > GUNICORN_DEFAULT_TIMEOUT_SECONDS
+            else []
+        )
         rows.append(
-            Row(
-                what=query.title + "".join(notes),
-                ours=milliseconds(p50) or "n/a",
-                ours_p95=milliseconds(summary["p95"]),
-                duckdb="—",
-                target=query.target_text,
-                passed=False if failed else passed,
-            )
+            timed_row(targets[summary["key"]], summary, wrong="NOT 200 / EMPTY", notes=notes)
         )
     rss = context.results.get("api_peak_worker_rss_bytes")
     if rss:

@@ -1,5 +1,5 @@
 """`python -m bench`: make or reuse the data set, ingest over HTTP, time the query set vs DuckDB,
-then the analytics endpoints over HTTP."""
+then the analytics endpoints over HTTP and the admin's event explorer."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
+from bench.admin_phase import admin_phase, admin_rows
 from bench.api_phase import api_phase, api_rows
 from bench.context import BEGAN, Context, engine, log
 from bench.ingest_phase import PROBE_CUSTOMER, http_phase
@@ -48,7 +49,8 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         default="",
-        help="comma-separated keys of the rows to time (bench/queries.py, bench/api_queries.py)",
+        help="comma-separated keys of the rows to time "
+        "(bench/queries.py, bench/api_queries.py, bench/admin_queries.py)",
     )
     return parser.parse_args(argv)
 
@@ -128,6 +130,7 @@ def result_rows(context: Context) -> list[Any]:
             )
         )
     rows.extend(api_rows(context))
+    rows.extend(admin_rows(context))
     if http:
         rss = http["peak_worker_rss_bytes"] / 2**20
         rows.append(
@@ -198,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         http_phase(context)
     query_phase(context)
     api_phase(context)
+    admin_phase(context)
 
     rows = result_rows(context)
     heaviest = customer_weights(spec)[0]

@@ -34,6 +34,19 @@ def scope_to_tenant(
     return queryset.filter(**{field: tenant})
 
 
+class TenantEnvironmentListFilter(admin.RelatedFieldListFilter):
+    """An environment filter offering the environments of the user's tenant (all of them to
+    superusers), read from the environments table: Django's default offers every tenant's, and
+    RelatedOnlyFieldListFilter would read them off the list's rows (a DISTINCT over a tenant's
+    events, on the event explorer)."""
+
+    def field_choices(
+        self, field: models.Field, request: HttpRequest, model_admin: admin.ModelAdmin
+    ) -> list[tuple[Any, str]]:
+        environments = scope_to_tenant(Environment.objects.select_related("tenant"), request)
+        return [(environment.pk, str(environment)) for environment in environments]
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """Base admin for any model with a `tenant` (and usually an `environment`) foreign key.
 
