@@ -214,7 +214,9 @@ def dictionary_lookup(meter_param: str, value: str) -> str:
 
 def day_ids_sql(row: str) -> str:
     """A scalar subquery: the ids of the hourly rows behind the day row `row`, united and
-    ascending (what a day row's ids are once compaction has refreshed them)."""
+    ascending (what a day row's ids are once compaction has refreshed them). A day row without
+    property values stands for every hourly row of its key (rows collapsed over the kept
+    properties; for a meter that keeps none, every row has none)."""
     return f"""(SELECT coalesce(array_agg(DISTINCT u ORDER BY u), '{{}}'::int[])
      FROM analytics_usagerollup AS h CROSS JOIN LATERAL unnest(h.unique_ids) AS u
      WHERE h.meter_id = {row}.meter_id
@@ -222,7 +224,7 @@ def day_ids_sql(row: str) -> str:
        AND h.hour >= {row}.day AND h.hour < {row}.day + interval '1 day'
        AND h.source = {row}.source
        AND h.group_value IS NOT DISTINCT FROM {row}.group_value
-       AND h.property_values = {row}.property_values)"""  # noqa: S608 - our own fragments
+       AND (h.property_values = {row}.property_values OR {row}.property_values = '{{}}'))"""  # noqa: S608
 
 
 # The measure columns of the partials (PARTIAL_COLUMNS without the raw unique value).
@@ -309,6 +311,14 @@ class _Reader:
         ]
         return ", ".join(columns)
 
+    def day_form(self, alias: str) -> str:
+        """Which day rows answer: those split by the kept properties when the query filters
+        or groups by them, else those collapsed over them (the only form of a meter that keeps
+        none); see analytics/rollups/sql.day_row_forms."""
+        if query_properties(self.query):
+            return f"cardinality({alias}.property_values) > 0"
+        return f"{alias}.property_values = '{{}}'"
+
     def row_conditions(self, alias: str) -> list[str]:
         """The query's customers, sources and property filters on rollup rows `alias`."""
         query, params = self.query, self.params
@@ -386,7 +396,7 @@ def partials_sql(
         # Days before the meter's compaction point come from day rows, the others from hourly
         # rows: the point is read in this statement's snapshot, so no day is read twice or
         # missed whatever compaction or a rebuild does meanwhile.
-        conditions = [ready, *reader.row_conditions("d")]
+        conditions = [ready, *reader.row_conditions("d"), reader.day_form("d")]
         conditions += [
             f"d.day >= {params.add(first)}",
             f"d.day < least({params.add(last)}, {through})",

@@ -68,14 +68,21 @@ _UNIQUE_IDS = (
 
 
 def meter_rows_sql(
-    meter: Meter, params: SqlParams, *, events: str, conditions: Sequence[str], unit: str
+    meter: Meter,
+    params: SqlParams,
+    *,
+    events: str,
+    conditions: Sequence[str],
+    unit: str,
+    collapsed: bool = False,
 ) -> str:
     """SELECT of the meter's rollup rows (KEY_COLUMNS, the time column, MEASURE_COLUMNS): its
     partials over `events` (see partials_with_kept_values_sql) combined per UTC `unit` ("hour"
     or "day"), customer, source, group and kept property values.
 
     A distinct-count meter's values are read as their dictionary ids: every value of `events`
-    must be in the dictionary already (assign_values_sql).
+    must be in the dictionary already (assign_values_sql). `collapsed`: rows over every value of
+    the kept properties (property_values empty; see collapsed_days).
     """
     partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
     dictionary = ""
@@ -87,7 +94,7 @@ def meter_rows_sql(
        customer,
        source,
        group_value,
-       property_values,
+       {"'{}'::text[]" if collapsed else "property_values"},
        date_trunc({params.add(unit)}, ts, 'UTC'),
        sum(event_count)::bigint,
        sum(value_count)::bigint,
@@ -220,9 +227,11 @@ def upsert_events(
             events="batch AS e",
             conditions=[f"e.timestamp < {params.add(through)}"],
             unit="day",
+            collapsed=collapsed,
         )
         for meter in meters
         if (through := compacted_through.get(meter.pk)) is not None
+        for collapsed in day_row_forms(meter)
     ]
     if not daily:
         return f"{batch}\n{_upsert(HOURLY, 'hour', hourly)}", params.values
@@ -263,12 +272,24 @@ def insert_day(*, meter: Meter, day_start: datetime) -> tuple[str, dict[str, Any
     return f"INSERT INTO {HOURLY} {_columns('hour')}\n{rows}", params.values
 
 
-def compact_day(*, meter: Meter, day_start: datetime) -> tuple[str, dict[str, Any]]:
+def day_row_forms(meter: Meter) -> tuple[bool, ...]:
+    """Whether each form of the meter's day rows is collapsed. A meter that keeps properties
+    has its day rows twice: split by the kept values (for questions about them), and collapsed
+    over them (for every other question, which would otherwise read each day of each customer
+    once per combination of values: 25 times the rows for the bench's model and region)."""
+    return (False, True) if meter.rollup_properties else (False,)
+
+
+def compact_day(
+    *, meter: Meter, day_start: datetime, collapsed: bool = False
+) -> tuple[str, dict[str, Any]]:
     """The meter's day rows of one UTC day, made of its hourly rows of that day (complete for
-    every event not still in the backlog, and the job adds those to both). A distinct-count
-    meter's rows come out stale: `refresh_stale_ids` then unites their hourly ids."""
+    every event not still in the backlog, and the job adds those to both); `collapsed`: over
+    every value of the kept properties (day_row_forms). A distinct-count meter's rows come out
+    stale: `refresh_stale_ids` then unites their hourly ids."""
     params = SqlParams()
-    rows = f"""SELECT meter_id, external_customer_id, source, group_value, property_values,
+    values = "'{}'::text[]" if collapsed else "property_values"
+    rows = f"""SELECT meter_id, external_customer_id, source, group_value, {values},
        {params.add(day_start)}::timestamptz,
        sum(event_count)::bigint, sum(value_count)::bigint, sum(value_sum), max(value_max),
        sum(value_time_sum), {_latest("latest_ts")}, {_latest("latest_ingested")},

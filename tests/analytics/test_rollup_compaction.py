@@ -324,3 +324,79 @@ class TestRunningIt:
             assert tasks.rollups_compact.apply().get() == 4
 
         assert days_of(meter) == [JAN[6], JAN[7], JAN[9]]
+
+
+class TestMetersThatKeepProperties:
+    def test_day_rows_come_split_by_the_kept_values_and_collapsed_over_them(
+        self, environment: Environment
+    ) -> None:
+        # given a SUM and a distinct count that keep `model` in their rollups
+        tokens = ready_meter(
+            aggregation_type=AggregationType.SUM,
+            aggregation_field="tokens",
+            rollup_properties=["model"],
+        )
+        users = ready_meter(
+            aggregation_type=AggregationType.COUNT_UNIQUE,
+            aggregation_field="user",
+            rollup_properties=["model"],
+        )
+        history = [
+            event("k1", at(6, 1), tokens=1, model="a", user="u1"),
+            event("k2", at(6, 2), tokens=2, model="b", user="u1"),
+            event("k3", at(6, 3), tokens=4, model="a", user="u2"),
+        ]
+        ingest(environment, history)
+
+        # when 6 January is compacted
+        rollups_compact(now=at(12, 1))
+
+        # then each meter has a row per model, and one over every model
+        rows = UsageDayRollup.objects.filter(meter=tokens, day=JAN[6])
+        assert sorted((tuple(row.property_values), row.value_sum) for row in rows) == [
+            ((), 7),
+            (("a",), 5),
+            (("b",), 2),
+        ]
+        (collapsed,) = UsageDayRollup.objects.filter(meter=users, day=JAN[6], property_values=[])
+        assert (collapsed.unique_ids, collapsed.ids_stale) == (ids_of(users, "u1", "u2"), False)
+
+        def answers(**fields: Any) -> list[Any]:
+            query = UsageQuery(
+                environment_id=environment.pk,
+                meters=(tokens, users),
+                start=JAN[6],
+                end=JAN[10],
+                window_size="DAY",
+                **fields,
+            )
+            found = meter_usage(query)
+            with override_settings(ROLLUP_QUERIES=False):
+                assert meter_usage(query) == found
+            return [(series.group, series.total) for series in found]
+
+        # and questions with and without the property read the matching form, exactly
+        assert answers() == [({}, Decimal(7)), ({}, Decimal(2))]
+        assert answers(group_by=("properties.model",)) == [
+            ({"properties.model": "a"}, Decimal(5)),
+            ({"properties.model": "b"}, Decimal(2)),
+            ({"properties.model": "a"}, Decimal(2)),
+            ({"properties.model": "b"}, Decimal(1)),
+        ]
+
+        # when a late event adds a model and a user to the compacted day
+        ingest(environment, [event("k4", at(6, 4), tokens=8, model="c", user="u3")])
+
+        # then both forms take it at once (ids stale until the next compaction)
+        assert answers() == [({}, Decimal(15)), ({}, Decimal(3))]
+        assert UsageDayRollup.objects.get(meter=users, day=JAN[6], property_values=[]).ids_stale
+        rollups_compact(now=at(12, 1))
+        refreshed = UsageDayRollup.objects.get(meter=users, day=JAN[6], property_values=[])
+        assert (refreshed.unique_ids, refreshed.ids_stale) == (
+            ids_of(users, "u1", "u2", "u3"),
+            False,
+        )
+        assert answers(property_filters={"model": ("c",)}) == [
+            ({}, Decimal(8)),
+            ({}, Decimal(1)),
+        ]
