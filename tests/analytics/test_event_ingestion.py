@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import time_machine
@@ -30,6 +31,17 @@ def event(event_id: str | None = "evt-1", **overrides: object) -> dict[str, obje
         body["event_id"] = event_id
     body.update(overrides)
     return body
+
+
+def post_written_batch(api: KeyedClient, body: str) -> Any:
+    """A batch exactly as written (escapes and numbers an encoder would not write), answered
+    with every event's result."""
+    return api.client.post(
+        "/v1/events/bulk",
+        body,
+        content_type="application/json",
+        HTTP_PREFER="return=representation",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -191,9 +203,15 @@ class TestBulk:
             event("new-2"),
         ]
 
-        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+        response = api.client.post(
+            "/v1/events/bulk",
+            {"events": batch},
+            format="json",
+            HTTP_PREFER="return=representation",
+        )
 
         assert response.status_code == 202
+        assert response["Preference-Applied"] == "return=representation"
         assert response.json() == {
             "message": "2 accepted, 2 duplicate (not counted again), 1 rejected.",
             "accepted": 2,
@@ -222,7 +240,7 @@ class TestBulk:
     def test_a_batch_of_1000_is_accepted(self, api: KeyedClient) -> None:
         batch = [event(f"evt-{number}") for number in range(1000)]
         response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
-        assert response.json()["accepted"] == 1000
+        assert response.json()["accepted"] == "1000"
         assert Event.objects.count() == 1000
 
     @pytest.mark.parametrize(
@@ -273,7 +291,7 @@ def test_identical_batches_racing_store_each_event_once(environment: Environment
         try:
             barrier.wait()
             response = client.client.post("/v1/events/bulk", batch, format="json")
-            accepted.append(response.json()["accepted"])
+            accepted.append(int(response.json()["accepted"]))
         except BaseException as error:  # surfaced below; a thread can't fail the test itself
             errors.append(error)
         finally:
@@ -291,18 +309,79 @@ def test_identical_batches_racing_store_each_event_once(environment: Environment
     assert Event.objects.values("event_id").distinct().count() == 300
 
 
-def test_prefer_return_minimal_answers_counts_as_strings(api: KeyedClient) -> None:
-    batch = {"events": [event("a"), event("a"), event("b", event_name="")]}
-    response = api.client.post(
-        "/v1/events/bulk", batch, format="json", HTTP_PREFER="return=minimal"
+class TestBulkAnswer:
+    """SPEC §2: by default a map of strings, what Flexprice's SDK parses; every event's result
+    for a client that asks with `Prefer: return=representation` (RFC 7240)."""
+
+    def test_the_default_answer_is_counts_as_strings(self, api: KeyedClient) -> None:
+        batch = {"events": [event("a"), event("a"), event("b")]}
+
+        response = api.client.post("/v1/events/bulk", batch, format="json")
+
+        assert response.status_code == 202
+        assert response.json() == {
+            "message": "2 accepted, 1 duplicate (not counted again), 0 rejected.",
+            "accepted": "2",
+            "duplicates": "1",
+            "rejected": "0",
+        }
+        assert "Preference-Applied" not in response
+
+    def test_with_rejections_the_message_names_the_first_and_how_to_see_all(
+        self, api: KeyedClient
+    ) -> None:
+        batch = {
+            "events": [event("a"), event("a"), event("b", event_name=""), event("c", source=7)]
+        }
+
+        response = api.client.post(
+            "/v1/events/bulk", batch, format="json", HTTP_PREFER="return=minimal"
+        )
+
+        assert response.status_code == 202
+        assert response["Preference-Applied"] == "return=minimal"
+        assert response.json() == {
+            "message": "1 accepted, 1 duplicate (not counted again), 2 rejected. The first "
+            "rejected is events.2: event_name is required. Send `Prefer: return=representation` "
+            "for every event's result.",
+            "accepted": "1",
+            "duplicates": "1",
+            "rejected": "2",
+        }
+        assert list(Event.objects.values_list("event_id", flat=True)) == ["a"]
+
+    @pytest.mark.parametrize(
+        "prefer",
+        [
+            "return=representation",
+            'respond-async, RETURN="representation"; x=1',
+            "wait=5, return=representation",
+        ],
     )
-    assert response.status_code == 202
-    assert response.json() == {
-        "message": "1 accepted, 1 duplicate (not counted again), 1 rejected.",
-        "accepted": "1",
-        "duplicates": "1",
-        "rejected": "1",
-    }
+    def test_prefer_return_representation_answers_every_event(
+        self, api: KeyedClient, prefer: str
+    ) -> None:
+        batch = {"events": [event("a"), event("b", event_name="")]}
+
+        response = api.client.post("/v1/events/bulk", batch, format="json", HTTP_PREFER=prefer)
+
+        assert response["Preference-Applied"] == "return=representation"
+        assert response.json() == {
+            "message": "1 accepted, 0 duplicate (not counted again), 1 rejected.",
+            "accepted": 1,
+            "duplicates": 0,
+            "rejected": 1,
+            "results": [
+                {"index": 0, "event_id": "a", "status": "accepted"},
+                {
+                    "index": 1,
+                    "event_id": None,
+                    "status": "rejected",
+                    "field": "event_name",
+                    "reason": "event_name is required.",
+                },
+            ],
+        }
 
 
 class TestBulkValidationEdgeCases:
@@ -326,7 +405,7 @@ class TestBulkValidationEdgeCases:
 
         response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
 
-        assert response.json()["accepted"] == len(awkward)
+        assert response.json()["accepted"] == str(len(awkward))
         stored = {
             row[0]: row[1:]
             for row in Event.objects.values_list(
@@ -376,7 +455,12 @@ class TestBulkValidationEdgeCases:
             event("good-1"),
         ]
 
-        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+        response = api.client.post(
+            "/v1/events/bulk",
+            {"events": batch},
+            format="json",
+            HTTP_PREFER="return=representation",
+        )
 
         body = response.json()
         assert response.status_code == 202
@@ -403,7 +487,7 @@ class TestBulkValidationEdgeCases:
             '"properties": {"tokens": 123456789012345678901234567890}}]}'
         )
 
-        response = api.client.post("/v1/events/bulk", body, content_type="application/json")
+        response = post_written_batch(api, body)
 
         assert response.status_code == 202
         assert response.json()["results"] == [
