@@ -151,9 +151,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def error_response(code: str, message: str, http_status: int) -> JsonResponse:
+def error_response(code: str, message: str, http_status: int, details: Any = None) -> JsonResponse:
     return JsonResponse(
-        error_body(code, message, http_status), status=http_status, encoder=ApiJSONEncoder
+        error_body(code, message, http_status, details),
+        status=http_status,
+        encoder=ApiJSONEncoder,
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from flexprice_site.bounds import text_error
 from flexprice_site.errors import API_PREFIX, error_response
 
 
@@ -29,4 +30,28 @@ class ApiRequestSizeMiddleware:
                     f"The request body is {length} bytes; the limit is {limit} bytes.",
                     413,
                 )
+        return self.get_response(request)
+
+
+class ApiUrlTextMiddleware:
+    """Refuse API requests whose path or query string holds text PostgreSQL can't store (a NUL,
+    `%00`), with 400 naming the parameter, before any view or filter reads them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API_PREFIX):
+            # Django decodes the URL with replacement characters, so only NUL can get through.
+            places = [("path", request.path)]
+            places += [
+                (name if text_error(name) is None else "query", text)
+                for name, values in request.GET.lists()
+                for text in (name, *values)
+            ]
+            for field, text in places:
+                if problem := text_error(text):
+                    return error_response(
+                        "validation_error", f"{field}: {problem}", 400, {field: [problem]}
+                    )
         return self.get_response(request)

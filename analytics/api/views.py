@@ -22,6 +22,7 @@ from analytics.ingestion import MAX_BATCH_SIZE
 from analytics.services import Outcome, events_ingest
 from flexprice_site.authentication import client_of
 from flexprice_site.errors import ValidationFailed
+from flexprice_site.parsers import EventJSONParser
 
 MESSAGES = {
     Outcome.ACCEPTED: "Event accepted for processing.",
@@ -44,6 +45,8 @@ def preferred_return(request: Request) -> str | None:
 
 
 class EventIngestView(APIView):
+    parser_classes = [EventJSONParser]
+
     @extend_schema(
         operation_id="ingest_event",
         request=IngestEventRequestSerializer,
@@ -72,6 +75,8 @@ class EventIngestView(APIView):
 
 
 class EventBulkIngestView(APIView):
+    parser_classes = [EventJSONParser]
+
     @extend_schema(
         operation_id="ingest_events_bulk",
         request=BulkIngestEventRequestSerializer,

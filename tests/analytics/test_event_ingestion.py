@@ -161,7 +161,7 @@ class TestOneEvent:
             (
                 {"properties": {"note": "a\u0000b"}},
                 "properties",
-                "properties contain a NUL character.",
+                "properties: Text can't contain the NUL character (\\u0000).",
             ),
             ({"source": "x" * 256}, "source", "source is longer than 255 characters."),
         ],
@@ -474,10 +474,85 @@ class TestBulkValidationEdgeCases:
             ("rejected", "timestamp", "timestamp must be an RFC 3339 string."),
             ("rejected", "timestamp", "timestamp is more than 24 hours in the future."),
             ("rejected", "properties", "properties must be a JSON object."),
-            ("rejected", "event_name", "event_name contains a NUL character."),
+            (
+                "rejected",
+                "event_name",
+                "event_name: Text can't contain the NUL character (\\u0000).",
+            ),
             ("duplicate", None, None),
         ]
         assert sorted(Event.objects.values_list("event_id", flat=True)) == ["good-1", "y" * 255]
+
+    def test_text_and_times_the_database_cant_store_refuse_only_their_event(
+        self, api: KeyedClient
+    ) -> None:
+        """Issue 14: these were 500s for the whole batch; each is now its event's rejection."""
+        body = (
+            '{"events": ['
+            '{"event_id": "offset", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "timestamp": "2026-01-10T09:30:00-18:47"},'
+            '{"event_id": "year-0", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "timestamp": "0001-01-01T00:00:00+01:00"},'
+            '{"event_id": "surrogate", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "source": "\\ud800"},'
+            '{"event_id": "key", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "properties": {"\\udfff": 1}},'
+            '{"event_id": "fine", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "properties": {"path": "C:\\\\u0000"}}'
+            "]}"
+        )
+
+        response = post_written_batch(api, body)
+
+        assert response.status_code == 202
+        assert [
+            (r["status"], r.get("field"), r.get("reason")) for r in response.json()["results"]
+        ] == [
+            (
+                "rejected",
+                "timestamp",
+                "timestamp '2026-01-10T09:30:00-18:47': The UTC offset must be between -15:59 "
+                "and +15:59.",
+            ),
+            (
+                "rejected",
+                "timestamp",
+                "timestamp '0001-01-01T00:00:00+01:00': Timestamps must be from "
+                "1900-01-01T00:00:00Z up to (not including) 9000-01-01T00:00:00Z.",
+            ),
+            (
+                "rejected",
+                "source",
+                "source: Text can't contain an unpaired surrogate (\\ud800-\\udfff).",
+            ),
+            (
+                "rejected",
+                "properties",
+                "properties: Text can't contain an unpaired surrogate (\\ud800-\\udfff).",
+            ),
+            ("accepted", None, None),
+        ]
+        assert Event.objects.get().properties == {"path": "C:\\u0000"}
+
+    def test_a_batch_nested_too_deep_is_400_and_stores_nothing(self, api: KeyedClient) -> None:
+        """Issue 14: 2,000 levels of nesting were a RecursionError (500)."""
+        deep = "[" * 2000 + "]" * 2000
+        body = (
+            '{"events": [{"event_id": "a", "event_name": "llm_call", '
+            f'"external_customer_id": "acme-1", "properties": {{"x": {deep}}}}}]}}'
+        )
+
+        response = api.client.post("/v1/events/bulk", body, content_type="application/json")
+
+        field = "events.0.properties.x" + ".0" * 60
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "validation_error",
+            "message": f"{field}: JSON can be nested at most 64 levels deep.",
+            "http_status_code": 400,
+            "details": {field: ["JSON can be nested at most 64 levels deep."]},
+        }
+        assert Event.objects.count() == 0
 
     def test_a_number_too_large_for_a_double_is_refused_not_a_500(self, api: KeyedClient) -> None:
         body = (
