@@ -149,7 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["flexprice_site.parsers.ApiJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "flexprice_site.pagination.LimitOffsetPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "flexprice_site.schema.ApiAutoSchema",
     "DEFAULT_METADATA_CLASS": "flexprice_site.metadata.ApiMetadata",
     "EXCEPTION_HANDLER": "flexprice_site.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -46,6 +46,7 @@ from costsheets.services import price_create, price_delete, price_update
 from costsheets.validation import MAX_BILLING_PERIOD_COUNT
 from flexprice_site.bounds import INTEGER_MAX
 from flexprice_site.rendering import MoneyField, UtcDateTimeField, format_datetime
+from flexprice_site.schema import error_responses
 
 # --- requests and responses --------------------------------------------------------------------
 
@@ -247,7 +248,7 @@ class PriceListView(CatalogueListView):
     @extend_schema(
         summary="Create a price of a plan, costsheet, …",
         request=PriceWriteSerializer,
-        responses={201: PriceSerializer},
+        responses={201: PriceSerializer, **error_responses(409)},
     )
     def post(self, request: Request) -> Response:
         with api_field_names(PRICE_FIELD_NAMES):
@@ -268,7 +269,7 @@ class PriceDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Update a price (only the fields given change; `tiers` replaces the tiers)",
         request=PriceUpdateSerializer(partial=True),
-        responses={200: PriceSerializer},
+        responses={200: PriceSerializer, **error_responses(409)},
     )
     def put(self, request: Request, id: str) -> Response:
         price = price_get(environment=self.environment, price_id=id)
@@ -284,7 +285,8 @@ class PriceDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Delete a price (soft delete), or end it at `end_date`",
         request=PriceDeleteSerializer,
-        responses={200: MessageSerializer},
+        # A delete's body is not in the schema (OpenAPI 3.0), but it is read: 415 when not JSON.
+        responses={200: MessageSerializer, **error_responses(415)},
     )
     def delete(self, request: Request, id: str) -> Response:
         price = price_get(environment=self.environment, price_id=id)
