@@ -1,11 +1,13 @@
-"""Request plumbing for the API that must run before a view reads the body."""
+"""Request plumbing that must run before a view reads the request."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
+from django.views import defaults
 
 from flexprice_site.bounds import text_error
 from flexprice_site.errors import API_PREFIX, error_response
@@ -33,25 +35,27 @@ class ApiRequestSizeMiddleware:
         return self.get_response(request)
 
 
-class ApiUrlTextMiddleware:
-    """Refuse API requests whose path or query string holds text PostgreSQL can't store (a NUL,
-    `%00`), with 400 naming the parameter, before any view or filter reads them."""
+class UrlTextMiddleware:
+    """Refuse requests whose path or query string holds text PostgreSQL can't store (a NUL,
+    `%00`) before any view, filter or admin page looks it up: the API answers 400 naming the
+    parameter in its error body, the admin its 400 page."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path.startswith(API_PREFIX):
-            # Django decodes the URL with replacement characters, so only NUL can get through.
-            places = [("path", request.path)]
-            places += [
-                (name if text_error(name) is None else "query", text)
-                for name, values in request.GET.lists()
-                for text in (name, *values)
-            ]
-            for field, text in places:
-                if problem := text_error(text):
+        # Django decodes the URL with replacement characters, so only NUL can get through.
+        places = [("path", request.path)]
+        places += [
+            (name if text_error(name) is None else "query", text)
+            for name, values in request.GET.lists()
+            for text in (name, *values)
+        ]
+        for field, text in places:
+            if problem := text_error(text):
+                if request.path.startswith(API_PREFIX):
                     return error_response(
                         "validation_error", f"{field}: {problem}", 400, {field: [problem]}
                     )
+                return defaults.bad_request(request, SuspiciousOperation(f"{field}: {problem}"))
         return self.get_response(request)

@@ -1,4 +1,5 @@
-"""The API's JSON bodies: exact numbers, a nesting limit, and only text PostgreSQL can store."""
+"""Reading JSON as the database can keep it: exact numbers, a nesting limit, and only text
+PostgreSQL can store. The API's bodies and the admin's JSON fields are both read here."""
 
 from __future__ import annotations
 
@@ -72,13 +73,38 @@ def _too_deep_at(text: str) -> str:
     return _field(tuple(frame[1] for frame in frames))
 
 
-class ApiJSONParser(JSONParser):
-    """JSON with numbers read as Decimal, so `0.1` stays exactly 0.1 on its way to money columns
-    (Flexprice's SDKs send some amounts, such as commitments, as JSON numbers).
+class JSONRefused(Exception):
+    """Valid JSON the database can't keep: `field` says where (dotted path, or "body")."""
 
-    A body nested deeper than MAX_JSON_DEPTH, or with a string or key PostgreSQL can't store
-    (NUL, unpaired surrogates), is a 400 naming where, before any view sees it.
-    """
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def read_json(text: str, *, parse_float: Any = Decimal, check_text: bool = True) -> Any:
+    """`text` decoded; JSONRefused when it is nested deeper than MAX_JSON_DEPTH or holds a string
+    or key PostgreSQL can't store (NUL, unpaired surrogates), ValueError when it is not JSON.
+    NaN and Infinity are not JSON numbers here."""
+    try:
+        data = json.loads(text, parse_float=parse_float, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise JSONRefused(_too_deep_at(text), DEPTH_MESSAGE) from None
+    if isinstance(data, dict | list):
+        # NUL and surrogates can only arrive as \u escapes: without one, no string can hold
+        # them, and only the nesting is checked.
+        problem = _problem(data, (), check_text and "\\u" in text)
+        if problem is not None:
+            raise JSONRefused(*problem)
+    elif check_text and isinstance(data, str) and (message := text_error(data)):
+        raise JSONRefused(BODY, message)
+    return data
+
+
+class ApiJSONParser(JSONParser):
+    """JSON bodies, read by `read_json`: numbers as Decimal, so `0.1` stays exactly 0.1 on its
+    way to money columns (Flexprice's SDKs send some amounts, such as commitments, as JSON
+    numbers); what the database can't keep is a 400 naming where, before any view sees it."""
 
     parse_float: Any = Decimal
     # Views that check each item's text themselves (event ingestion refuses one bad event of a
@@ -89,22 +115,11 @@ class ApiJSONParser(JSONParser):
         encoding = get_encoding(parser_context or {})
         try:
             text = stream.read().decode(encoding) if stream is not None else ""
-            data = json.loads(text, parse_float=self.parse_float, parse_constant=_refuse_constant)
-        except RecursionError:
-            field = _too_deep_at(text)
-            raise ValidationError({field: [DEPTH_MESSAGE]}) from None
+            return read_json(text, parse_float=self.parse_float, check_text=self.check_text)
+        except JSONRefused as refused:
+            raise ValidationError({refused.field: [refused.message]}) from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from exc
-        if isinstance(data, dict | list):
-            # NUL and surrogates can only arrive as \u escapes: without one, no string can hold
-            # them, and only the nesting is checked.
-            problem = _problem(data, (), self.check_text and "\\u" in text)
-            if problem is not None:
-                field, message = problem
-                raise ValidationError({field: [message]})
-        elif isinstance(data, str) and (message := text_error(data)):
-            raise ValidationError({BODY: [message]})
-        return data
 
 
 class EventJSONParser(ApiJSONParser):

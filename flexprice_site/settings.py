@@ -67,7 +67,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "flexprice_site.middleware.ApiRequestSizeMiddleware",
-    "flexprice_site.middleware.ApiUrlTextMiddleware",
+    "flexprice_site.middleware.UrlTextMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
