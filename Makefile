@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt bench/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format venv clean-var chromium bench
+.PHONY: run test lint format venv clean-var chromium bench fuzz
 
 venv: $(STAMP)
 
@@ -20,6 +20,10 @@ run: $(STAMP)
 
 test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest
+
+# A long fuzz run (README, "Fuzzing"): `make fuzz`, or `make fuzz MINUTES=30 SEED=1234` to replay.
+fuzz: $(STAMP)
+	$(BIN)/python manage.py fuzz $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SEED),--seed $(SEED))
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build). Install it when it
 # is missing and this machine can (root with apt-get); otherwise those tests skip, saying why.
