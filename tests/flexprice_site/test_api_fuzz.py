@@ -24,9 +24,9 @@ from tests.conftest import KeyedClient
 # Fixed, so that `make test` is reproducible; `make fuzz` explores with new seeds.
 FUZZ_SEED = 14
 # Per operation, on top of the schema's examples and its boundary ("coverage") cases; with the
-# workflows below this keeps the fuzzing near a minute and a half of the suite.
-EXAMPLES_PER_OPERATION = 40
-WORKFLOWS = 100
+# workflows below this keeps the fuzzing to about 80 seconds of the suite.
+EXAMPLES_PER_OPERATION = 80
+WORKFLOWS = 150
 STEPS_PER_WORKFLOW = 10
 
 SUITE_SETTINGS = hypothesis_settings(
