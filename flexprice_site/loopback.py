@@ -142,7 +142,14 @@ def loopback_app(
     access_log.unlink(missing_ok=True)
     with error_log.open("ab") as output:
         processes = [
-            subprocess.Popen(command, env=environment, stdout=output, stderr=subprocess.STDOUT)
+            # From the checkout, where gunicorn reads gunicorn.conf.py.
+            subprocess.Popen(
+                command,
+                cwd=settings.BASE_DIR,
+                env=environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
             for command in commands
         ]
     try:

@@ -12,15 +12,28 @@ from django.views import defaults
 from flexprice_site.bounds import text_error
 from flexprice_site.errors import API_PREFIX, error_response
 
+# Longer than any URL of this API needs (lists take a few comma-separated ids), and as long as
+# common proxies allow. gunicorn passes longer request lines on (gunicorn.conf.py) so that this,
+# not an HTML page of the server's, is the answer.
+MAX_URL_BYTES = 8192
+
 
 class ApiRequestSizeMiddleware:
-    """Refuse API bodies over API_MAX_BODY_BYTES with 413, without reading them."""
+    """Refuse API URLs over MAX_URL_BYTES with 414 and bodies over API_MAX_BODY_BYTES with 413,
+    without reading the body."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith(API_PREFIX):
+            url_bytes = len(request.path.encode()) + len(request.META.get("QUERY_STRING", ""))
+            if url_bytes > MAX_URL_BYTES:
+                return error_response(
+                    "validation_error",
+                    f"The URL is {url_bytes} bytes; the limit is {MAX_URL_BYTES} bytes.",
+                    414,
+                )
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

@@ -24,14 +24,16 @@ ERROR_DESCRIPTIONS = {
     406: "`invalid_operation`: the Accept header asks for a format this operation can't give.",
     409: "`already_exists`: a name or lookup key that must be unique is taken.",
     413: "`validation_error`: the body is larger than `API_MAX_BODY_BYTES`.",
+    414: "`validation_error`: the URL (path and query string) is longer than 8,192 bytes.",
     415: "`validation_error`: the body is not `application/json`.",
     429: "`too_many_requests`: over the key's rate limit; `Retry-After` says when to retry.",
     500: "`internal_error`: a fault of ours (nothing about it leaks).",
 }
 
 # Every API operation: its query string and headers are checked (400), its Accept header
-# negotiated (406), its size limited (413), and a fault of ours is still the error body (500).
-ALWAYS = (400, 406, 413, 500)
+# negotiated (406), its size limited (413, 414), and a fault of ours is still the error body
+# (500).
+ALWAYS = (400, 406, 413, 414, 500)
 
 ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",

@@ -253,6 +253,19 @@ class TestNesting:
         }
 
 
+def test_a_url_over_8_kib_is_414_in_the_error_body(api: KeyedClient) -> None:
+    """The fuzzer's long run met gunicorn's own HTML 414, which no client can read."""
+    response = api.client.get("/v1/meters", {"name": "a" * 8200})
+
+    assert response.status_code == 414
+    assert response.json() == {
+        "code": "validation_error",
+        "message": "The URL is 8215 bytes; the limit is 8192 bytes.",
+        "http_status_code": 414,
+        "details": {},
+    }
+
+
 def test_options_on_a_list_that_updates_by_query_answers(api: KeyedClient) -> None:
     """DRF's OPTIONS asked the view for an object it does not have: a 500."""
     response = api.client.options("/v1/customers")

@@ -59,24 +59,24 @@ class TestOpenApi:
         ("path", "method", "statuses"),
         [
             # A list: its query is checked, its key too, and it may be rate limited.
-            ("/v1/customers", "get", ["200", "400", "401", "406", "413", "429", "500"]),
+            ("/v1/customers", "get", ["200", "400", "401", "406", "413", "414", "429", "500"]),
             # A create with a body, and a unique external id.
             (
                 "/v1/customers",
                 "post",
-                ["201", "400", "401", "406", "409", "413", "415", "429", "500"],
+                ["201", "400", "401", "406", "409", "413", "414", "415", "429", "500"],
             ),
             # An id in the path.
             (
                 "/v1/customers/{id}",
                 "delete",
-                ["204", "400", "401", "404", "406", "413", "429", "500"],
+                ["204", "400", "401", "404", "406", "413", "414", "429", "500"],
             ),
             # A customer named in the body may not exist.
             (
                 "/v1/events/analytics",
                 "post",
-                ["200", "400", "401", "404", "406", "413", "415", "429", "500"],
+                ["200", "400", "401", "404", "406", "413", "414", "415", "429", "500"],
             ),
         ],
     )
