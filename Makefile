@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt bench/requirements.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint format venv clean-var chromium bench
+.PHONY: run test lint format venv clean-var chromium bench fuzz soak
 
 venv: $(STAMP)
 
@@ -20,6 +20,14 @@ run: $(STAMP)
 
 test: $(STAMP) lint chromium
 	$(BIN)/python -m pytest
+
+# A long fuzz run (README, "Fuzzing"): `make fuzz`, or `make fuzz MINUTES=30 SEED=1234` to replay.
+fuzz: $(STAMP)
+	$(BIN)/python manage.py fuzz $(if $(MINUTES),--minutes $(MINUTES)) $(if $(SEED),--seed $(SEED))
+
+# The soak run (README, "Soak"): 8 clients for 5 minutes against gunicorn, then its checks.
+soak: $(STAMP)
+	$(BIN)/python manage.py soak $(if $(MINUTES),--minutes $(MINUTES)) $(if $(CLIENTS),--clients $(CLIENTS))
 
 # The browser tests drive Debian's Chromium (never a downloaded browser build). Install it when it
 # is missing and this machine can (root with apt-get); otherwise those tests skip, saying why.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from json.encoder import c_make_encoder, encode_basestring
 from typing import Any, NamedTuple
 
+from flexprice_site.bounds import json_text_error, text_error, timestamp_in_utc
 from flexprice_site.ids import new_id
 
 MAX_TEXT_LENGTH = 255
@@ -36,7 +37,12 @@ class Rejection:
 def _text(payload: Mapping[str, Any], field: str, *, required: bool) -> str | Rejection:
     value = payload.get(field)
     # The usual case first, in one test: ingestion runs this four times per event.
-    if type(value) is str and 0 < len(value) <= MAX_TEXT_LENGTH and "\x00" not in value:
+    if (
+        type(value) is str
+        and 0 < len(value) <= MAX_TEXT_LENGTH
+        and value.isascii()
+        and "\x00" not in value
+    ):
         return value
     if value is None or value == "":
         if required:
@@ -46,8 +52,8 @@ def _text(payload: Mapping[str, Any], field: str, *, required: bool) -> str | Re
         return Rejection(field, f"{field} must be a string.")
     if len(value) > MAX_TEXT_LENGTH:
         return Rejection(field, f"{field} is longer than {MAX_TEXT_LENGTH} characters.")
-    if "\x00" in value:
-        return Rejection(field, f"{field} contains a NUL character.")
+    if problem := text_error(value):
+        return Rejection(field, f"{field}: {problem}")
     return value
 
 
@@ -67,7 +73,10 @@ def _timestamp(value: Any, now: datetime) -> datetime | Rejection:
             "timestamp",
             "timestamp must include a time zone offset (RFC 3339), e.g. 2026-01-05T09:00:00Z.",
         )
-    parsed = parsed.astimezone(UTC)
+    try:
+        parsed = timestamp_in_utc(parsed)
+    except ValueError as exc:
+        return Rejection("timestamp", f"timestamp {value!r}: {exc}")
     if parsed > now + MAX_FUTURE:
         return Rejection("timestamp", "timestamp is more than 24 hours in the future.")
     return parsed
@@ -104,9 +113,9 @@ def _properties(value: Any) -> str | Rejection:
     except ValueError:
         # A number too large for a double (1e400) parses as infinity, which JSONB can't hold.
         return Rejection("properties", "properties contain a number out of range (Infinity).")
-    # PostgreSQL's JSONB cannot hold \u0000; refusing it here beats a failed batch later.
-    if "\\u0000" in text:
-        return Rejection("properties", "properties contain a NUL character.")
+    # Each event's own check (not the parser's), so one bad event does not refuse its batch.
+    if problem := json_text_error(text):
+        return Rejection("properties", f"properties: {problem}")
     return text
 
 

@@ -65,6 +65,9 @@ EXPRESSION_TYPES = (
     AggregationType.LATEST,
 )
 BUCKETED_TYPES = (AggregationType.MAX, AggregationType.SUM)
+# Billing every 1,000 periods is far past any real plan, and keeps period arithmetic (up to 1,000
+# years from a timestamp before flexprice_site.bounds.TIMESTAMP_MAX) inside what dates can hold.
+MAX_BILLING_PERIOD_COUNT = 1000
 
 
 def _one_of(choices: type[models.TextChoices]) -> str:
@@ -312,8 +315,8 @@ def price_errors(price: Price, *, tiers: Sequence[Tier] | None = None) -> Errors
         errors["entity_id"] = "Say which plan, costsheet, … this price belongs to."
     if price.start_date and price.end_date and price.end_date <= price.start_date:
         errors["end_date"] = "The end date must be after the start date."
-    if price.billing_period_count is not None and price.billing_period_count < 1:
-        errors["billing_period_count"] = "The billing period count must be at least 1."
+    if price.billing_period_count is not None:
+        errors.update(billing_period_count_errors(price.billing_period_count))
     if price.min_quantity is not None and price.min_quantity < 0:
         errors["min_quantity"] = "The minimum quantity cannot be negative."
     if price.price_unit_type == PriceUnitType.CUSTOM:
@@ -325,6 +328,15 @@ def price_errors(price: Price, *, tiers: Sequence[Tier] | None = None) -> Errors
                 "(the value of one unit in the fiat currency)."
             )
     return errors
+
+
+def billing_period_count_errors(count: int) -> Errors:
+    if not 1 <= count <= MAX_BILLING_PERIOD_COUNT:
+        return {
+            "billing_period_count": "The billing period count must be from 1 to "
+            f"{MAX_BILLING_PERIOD_COUNT:,}."
+        }
+    return {}
 
 
 def normalize_currency(code: str) -> str:
@@ -368,8 +380,7 @@ def subscription_errors(subscription: Subscription) -> Errors:
             "a subscription status",
         )
     )
-    if subscription.billing_period_count < 1:
-        errors["billing_period_count"] = "The billing period count must be at least 1."
+    errors.update(billing_period_count_errors(subscription.billing_period_count))
     start, end = subscription.start_date, subscription.end_date
     if start and end and end <= start:
         errors["end_date"] = "The end date must be after the start date."

@@ -69,5 +69,9 @@ def embedded_database(pgdata: Path, name: str = DEFAULT_DATABASE_NAME) -> dict[s
 
 def database_url(config: dict[str, Any]) -> str:
     """A DATABASE_URL for a DATABASES entry, so child processes reach the same server."""
+    user = quote(str(config["USER"]), safe="")
+    if config.get("PASSWORD"):
+        user += ":" + quote(str(config["PASSWORD"]), safe="")
     host = quote(str(config["HOST"]), safe="")
-    return f"postgresql://{config['USER']}@{host}:{config['PORT']}/{config['NAME']}"
+    port = f":{config['PORT']}" if config.get("PORT") else ""
+    return f"postgresql://{user}@{host}{port}/{config['NAME']}"

@@ -19,6 +19,19 @@ logger = logging.getLogger(__name__)
 
 API_PREFIX = "/v1/"
 
+# The codes an error body can carry (SPEC §1); the HTTP status says the rest.
+ERROR_CODES = (
+    "validation_error",
+    "invalid_operation",
+    "permission_denied",
+    "not_found",
+    "already_exists",
+    "version_conflict",
+    "too_many_requests",
+    "internal_error",
+    "service_unavailable",
+)
+
 
 class ApiError(Exception):
     """An error a service or view raises on purpose; it is answered as it says."""
@@ -151,9 +164,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     return response
 
 
-def error_response(code: str, message: str, http_status: int) -> JsonResponse:
+def error_response(code: str, message: str, http_status: int, details: Any = None) -> JsonResponse:
     return JsonResponse(
-        error_body(code, message, http_status), status=http_status, encoder=ApiJSONEncoder
+        error_body(code, message, http_status, details),
+        status=http_status,
+        encoder=ApiJSONEncoder,
     )
 
 

@@ -11,10 +11,12 @@ from rest_framework import pagination, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from flexprice_site.errors import ValidationFailed
+from flexprice_site.bounds import BIGINT_MAX
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
+# PostgreSQL's OFFSET is a bigint.
+MAX_OFFSET = BIGINT_MAX
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,23 @@ class Page:
     offset: int
 
 
+class LimitField(serializers.IntegerField):
+    """`limit`: a page of 1 to MAX_LIMIT items."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=1, max_value=MAX_LIMIT, **kwargs)
+
+
+class OffsetField(serializers.IntegerField):
+    """`offset`: items to skip, from 0 to what PostgreSQL's OFFSET holds."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(min_value=0, max_value=MAX_OFFSET, **kwargs)
+
+
 class PageParamsSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = LimitField(default=DEFAULT_LIMIT)
+    offset = OffsetField(default=0)
 
 
 def page_from(data: Any) -> Page:
@@ -50,12 +66,7 @@ class LimitOffsetPagination(pagination.BasePagination):
     def paginate_queryset(
         self, queryset: QuerySet[Any], request: Request, view: Any = None
     ) -> list[Any]:
-        try:
-            self.page = page_from(request.query_params)
-        except serializers.ValidationError as exc:
-            raise ValidationFailed(
-                "limit must be 1–1000 and offset ≥ 0.", details=exc.detail
-            ) from exc
+        self.page = page_from(request.query_params)
         self.total = queryset.count()
         return list(queryset[self.page.offset : self.page.offset + self.page.limit])
 
@@ -92,6 +103,6 @@ class LimitOffsetPagination(pagination.BasePagination):
                 "name": "offset",
                 "in": "query",
                 "required": False,
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
             },
         ]

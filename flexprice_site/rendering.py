@@ -10,6 +10,8 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
 
+from flexprice_site.bounds import timestamp_in_utc
+
 
 def format_decimal(value: Decimal) -> str:
     """`Decimal("10.50")` → `"10.5"`, `Decimal("1E+2")` → `"100"`, zero (also `-0.00`) → `"0"`."""
@@ -52,7 +54,8 @@ class MoneyField(serializers.DecimalField):
 
 
 class UtcDateTimeField(serializers.DateTimeField):
-    """RFC 3339 in, UTC with `Z` out; naive timestamps are refused, not guessed."""
+    """RFC 3339 in, UTC with `Z` out; naive timestamps are refused, not guessed, and so are
+    those the database can't store (`flexprice_site.bounds`)."""
 
     default_error_messages = {
         "naive": "Timestamp must include a time zone offset (RFC 3339), e.g. 2026-01-05T09:00:00Z."
@@ -61,7 +64,10 @@ class UtcDateTimeField(serializers.DateTimeField):
     def enforce_timezone(self, value: datetime.datetime) -> datetime.datetime:
         if value.tzinfo is None:
             self.fail("naive")
-        return value.astimezone(datetime.UTC)
+        try:
+            return timestamp_in_utc(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc), code="out_of_bounds") from None
 
     def to_representation(self, value: Any) -> str | None:
         if value is None:

@@ -10,6 +10,12 @@ from django.db.models import QuerySet
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from flexprice_site.forms import (
+    StorableJSONField,
+    StorableModelChoiceField,
+    StorableModelMultipleChoiceField,
+    validate_storable_timestamp,
+)
 from flexprice_site.models import Environment, Tenant, TenantScopedModel, User
 
 
@@ -52,7 +58,8 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     Staff users never see the tenant field: it is set from their own tenant (or from the chosen
     environment), and every foreign-key choice is limited to their tenant's rows, so a form can't
-    be used to point at another tenant's data.
+    be used to point at another tenant's data. Its fields refuse, as form errors, what the
+    database can't store, as the API does (flexprice_site.forms).
     """
 
     tenant_field = "tenant"
@@ -76,9 +83,25 @@ class TenantScopedAdmin(admin.ModelAdmin):
             filters.insert(0, "tenant")
         return filters
 
+    def formfield_for_dbfield(
+        self, db_field: models.Field, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        if isinstance(db_field, models.JSONField):
+            kwargs.setdefault("form_class", StorableJSONField)
+        elif isinstance(db_field, models.DateTimeField):
+            kwargs["validators"] = [*kwargs.get("validators", []), validate_storable_timestamp]
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(
+        self, db_field: models.ManyToManyField, request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        kwargs.setdefault("form_class", StorableModelMultipleChoiceField)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
     def formfield_for_foreignkey(
         self, db_field: models.ForeignKey, request: HttpRequest, **kwargs: Any
     ) -> Any:
+        kwargs.setdefault("form_class", StorableModelChoiceField)
         related = db_field.related_model
         if not sees_all_tenants(request):
             tenant = tenant_of(request)

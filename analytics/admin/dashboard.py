@@ -25,6 +25,7 @@ from costsheets.models import Customer, WindowSize
 from costsheets.pricing import ZERO
 from costsheets.selectors import scoped
 from flexprice_site.errors import ApiError
+from flexprice_site.forms import validate_storable_date
 from flexprice_site.models import Environment, Status
 from flexprice_site.rendering import format_decimal
 from flexprice_site.tenancy import scope_to_tenant, sees_all_tenants, tenant_of
@@ -66,8 +67,16 @@ class MarginDashboardForm(forms.Form):
     """The page's filters, read from the query string (GET: the page is bookmarkable)."""
 
     environment = forms.ModelChoiceField(queryset=Environment.objects.none(), empty_label=None)
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label="From",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_storable_date],
+    )
+    end = forms.DateField(
+        label="To (inclusive)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_storable_date],
+    )
     customer = forms.ChoiceField(required=False, label="Customer")
     include_children = forms.BooleanField(required=False, label="with its children")
     window = forms.ChoiceField(choices=WINDOWS, required=False, label="Per")

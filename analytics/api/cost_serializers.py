@@ -23,7 +23,7 @@ from costsheets.api.common import EnumField, KnownKeysOnlyMixin, StrictStringFie
 from costsheets.api.prices import PriceSerializer
 from costsheets.api.serializers import MeterSerializer
 from costsheets.models import Meter, Price, WindowSize
-from flexprice_site.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
+from flexprice_site.pagination import DEFAULT_LIMIT, LimitField, OffsetField, Page
 from flexprice_site.rendering import MoneyField, UtcDateTimeField
 
 EXPANDABLE = ("meter", "price")
@@ -82,13 +82,11 @@ class CostAnalyticsRequestSerializer(
         required=False,
         help_text="meter and/or price: embed them in each cost_analytics item.",
     )
-    limit = serializers.IntegerField(
+    limit = LimitField(
         required=False,
-        min_value=1,
-        max_value=MAX_LIMIT,
         help_text=f"cost_analytics items per page (default {DEFAULT_LIMIT}); totals cover all.",
     )
-    offset = serializers.IntegerField(required=False, min_value=0)
+    offset = OffsetField(required=False)
     window_size = EnumField(
         WindowSize,
         required=False,

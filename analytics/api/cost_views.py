@@ -19,6 +19,7 @@ from analytics.costs import cost_analytics
 from costsheets.api.common import CatalogueViewMixin
 from costsheets.models import Meter, Price
 from flexprice_site.rendering import ApiJSONRenderer
+from flexprice_site.schema import error_responses
 
 DESCRIPTION = (
     "What the usage of one customer (`external_customer_id`; with `include_children` its "
@@ -51,7 +52,8 @@ def _schema(operation_id: str, summary: str) -> extend_schema:
         summary=summary,
         description=DESCRIPTION,
         request=CostAnalyticsRequestSerializer,
-        responses={200: CostAnalyticsResponseSerializer},
+        # 404: no customer with `external_customer_id`, or no costsheet `costsheet_id`.
+        responses={200: CostAnalyticsResponseSerializer, **error_responses(404)},
         examples=[OpenApiExample("One customer, January", value=EXAMPLE, request_only=True)],
     )
 

@@ -44,7 +44,19 @@ class EventResultSerializer(serializers.Serializer):
     reason = serializers.CharField(allow_null=True, required=False)
 
 
-class BulkIngestEventResponseSerializer(serializers.Serializer):
+class BulkIngestEventSummarySerializer(serializers.Serializer):
+    """The default answer to a batch: counts as strings, the map of strings Flexprice's SDK
+    reads (SPEC §2)."""
+
+    message = serializers.CharField()
+    accepted = serializers.CharField(help_text='Events stored, as a string ("950").')
+    duplicates = serializers.CharField(help_text="Events already received, not counted again.")
+    rejected = serializers.CharField(help_text="Events refused; see `Prefer`.")
+
+
+class BulkIngestEventResultsSerializer(serializers.Serializer):
+    """The answer with `Prefer: return=representation`: counts, and every event's result."""
+
     message = serializers.CharField()
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
@@ -64,7 +76,8 @@ def result_body(result: EventResult) -> dict[str, object]:
     return body
 
 
-def bulk_body(report: IngestReport) -> dict[str, object]:
+def bulk_results_body(report: IngestReport) -> dict[str, object]:
+    """Counts and one result per event, in request order."""
     accepted = report.count(Outcome.ACCEPTED)
     duplicates = report.count(Outcome.DUPLICATE)
     rejected = report.count(Outcome.REJECTED)
@@ -76,4 +89,22 @@ def bulk_body(report: IngestReport) -> dict[str, object]:
         "duplicates": duplicates,
         "rejected": rejected,
         "results": [result_body(result) for result in report.results],
+    }
+
+
+def bulk_summary_body(report: IngestReport) -> dict[str, str]:
+    """The counts as strings; when events were refused, the message says why the first one was
+    and how to ask for every event's result."""
+    body = bulk_results_body(report)
+    message = str(body["message"])
+    refused = [result for result in report.results if result.outcome == Outcome.REJECTED]
+    if refused:
+        first = refused[0]
+        message += (
+            f" The first rejected is events.{first.index}: {first.reason} Send "
+            "`Prefer: return=representation` for every event's result."
+        )
+    return {
+        "message": message,
+        **{key: str(body[key]) for key in ("accepted", "duplicates", "rejected")},
     }

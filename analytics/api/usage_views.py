@@ -22,6 +22,7 @@ from analytics.api.usage_serializers import (
 from analytics.usage import usage_analytics
 from costsheets.api.common import CatalogueViewMixin
 from flexprice_site.rendering import ApiJSONRenderer
+from flexprice_site.schema import error_responses
 
 
 class CsvRenderer(BaseRenderer):
@@ -66,6 +67,8 @@ class UsageAnalyticsView(CatalogueViewMixin, APIView):
         responses={
             (200, "application/json"): UsageAnalyticsResponseSerializer,
             (200, "text/csv"): OpenApiTypes.STR,
+            # No customer with `external_customer_id` (or one of `external_customer_ids`).
+            **error_responses(404),
         },
     )
     def post(self, request: Request) -> Response:

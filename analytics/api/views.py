@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -10,15 +11,18 @@ from rest_framework.views import APIView
 
 from analytics.api.serializers import (
     BulkIngestEventRequestSerializer,
-    BulkIngestEventResponseSerializer,
+    BulkIngestEventResultsSerializer,
+    BulkIngestEventSummarySerializer,
     IngestEventRequestSerializer,
     IngestEventResponseSerializer,
-    bulk_body,
+    bulk_results_body,
+    bulk_summary_body,
 )
 from analytics.ingestion import MAX_BATCH_SIZE
 from analytics.services import Outcome, events_ingest
 from flexprice_site.authentication import client_of
 from flexprice_site.errors import ValidationFailed
+from flexprice_site.parsers import EventJSONParser
 
 MESSAGES = {
     Outcome.ACCEPTED: "Event accepted for processing.",
@@ -26,7 +30,23 @@ MESSAGES = {
 }
 
 
+# RFC 7240: `Prefer: return=representation` asks a batch's answer for every event's result.
+RETURN_REPRESENTATION = "return=representation"
+RETURN_MINIMAL = "return=minimal"
+
+
+def preferred_return(request: Request) -> str | None:
+    """The `return` preference a request states (RFC 7240), if any."""
+    for preference in request.headers.get("Prefer", "").split(","):
+        value = preference.split(";")[0].replace(" ", "").replace('"', "").lower()
+        if value in (RETURN_REPRESENTATION, RETURN_MINIMAL):
+            return value
+    return None
+
+
 class EventIngestView(APIView):
+    parser_classes = [EventJSONParser]
+
     @extend_schema(
         operation_id="ingest_event",
         request=IngestEventRequestSerializer,
@@ -55,17 +75,37 @@ class EventIngestView(APIView):
 
 
 class EventBulkIngestView(APIView):
+    parser_classes = [EventJSONParser]
+
     @extend_schema(
         operation_id="ingest_events_bulk",
         request=BulkIngestEventRequestSerializer,
-        responses={202: BulkIngestEventResponseSerializer},
+        parameters=[
+            OpenApiParameter(
+                "Prefer",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                enum=[RETURN_MINIMAL, RETURN_REPRESENTATION],
+                description="`return=representation` answers every event's result too; the "
+                "default (`return=minimal`) is the counts as strings.",
+            )
+        ],
+        responses={
+            202: PolymorphicProxySerializer(
+                component_name="BulkIngestEventResponse",
+                serializers=[BulkIngestEventSummarySerializer, BulkIngestEventResultsSerializer],
+                resource_type_field_name=None,
+            )
+        },
         tags=["Events"],
         summary="Ingest up to 1,000 usage events",
         description=(
-            "Good events are stored even when others in the batch are refused. Each event is "
-            "reported in order as accepted, duplicate (already received; not counted again) or "
-            "rejected with the reason. A batch in which every event is refused is a 400. With "
-            "`Prefer: return=minimal` the answer is the counts alone, as strings."
+            "Good events are stored even when others in the batch are refused. The answer is "
+            "the counts of events accepted, duplicate (already received; not counted again) and "
+            "rejected, as strings (what Flexprice's SDK reads). With `Prefer: "
+            "return=representation` the counts are numbers and `results` reports each event in "
+            "order, with the reason for each one rejected. A batch in which every event is "
+            "refused is a 400 listing why."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -82,15 +122,17 @@ class EventBulkIngestView(APIView):
                 details={"events": [f"At most {MAX_BATCH_SIZE} events per request."]},
             )
         report = events_ingest(environment=client.environment, payloads=events)
-        body = bulk_body(report)
-        if body["rejected"] == len(events):
+        if report.count(Outcome.REJECTED) == len(events):
             raise ValidationFailed(
                 "Every event in the batch was rejected; nothing was stored.",
-                details={"results": body["results"]},
+                details={"results": bulk_results_body(report)["results"]},
             )
-        if "return=minimal" in request.headers.get("Prefer", ""):
-            # RFC 7240: the counts alone, all strings, the shape Flexprice's SDK parses.
-            body = {
-                key: str(body[key]) for key in ("message", "accepted", "duplicates", "rejected")
-            }
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        preference = preferred_return(request)
+        if preference == RETURN_REPRESENTATION:
+            body: dict[str, object] = bulk_results_body(report)
+        else:
+            body = bulk_summary_body(report)
+        response = Response(body, status=status.HTTP_202_ACCEPTED)
+        if preference is not None:
+            response["Preference-Applied"] = preference
+        return response

@@ -31,6 +31,7 @@ from costsheets.services import (
     plan_update,
 )
 from flexprice_site.errors import NotFound
+from flexprice_site.schema import error_responses
 
 # --- requests and responses --------------------------------------------------------------------
 
@@ -147,7 +148,7 @@ class CostsheetCreateView(CatalogueAPIView):
     @extend_schema(
         summary="Create a costsheet",
         request=CostsheetWriteSerializer,
-        responses={201: CostsheetEnvelopeSerializer},
+        responses={201: CostsheetEnvelopeSerializer, **error_responses(409)},
     )
     def post(self, request: Request) -> Response:
         costsheet = costsheet_create(
@@ -170,7 +171,7 @@ class CostsheetDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Update a costsheet (only the fields given change; status archives/publishes)",
         request=CostsheetUpdateSerializer(partial=True),
-        responses={200: CostsheetEnvelopeSerializer},
+        responses={200: CostsheetEnvelopeSerializer, **error_responses(409)},
     )
     def put(self, request: Request, id: str) -> Response:
         costsheet = costsheet_update(
@@ -192,7 +193,7 @@ class CostsheetDetailView(CatalogueAPIView):
 class ActiveCostsheetView(CatalogueAPIView):
     @extend_schema(
         summary="The active costsheet (the newest published one) with its published prices",
-        responses={200: CostsheetSerializer},
+        responses={200: CostsheetSerializer, **error_responses(404)},
     )
     def get(self, request: Request) -> Response:
         costsheet = active_costsheet_for(environment=self.environment)
@@ -215,7 +216,9 @@ class PlanListView(CatalogueListView):
         return self.list(request, *args, **kwargs)
 
     @extend_schema(
-        summary="Create a plan", request=PlanWriteSerializer, responses={201: PlanSerializer}
+        summary="Create a plan",
+        request=PlanWriteSerializer,
+        responses={201: PlanSerializer, **error_responses(409)},
     )
     def post(self, request: Request) -> Response:
         plan = plan_create(
@@ -234,7 +237,7 @@ class PlanDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Update a plan (only the fields given change)",
         request=PlanUpdateSerializer(partial=True),
-        responses={200: PlanSerializer},
+        responses={200: PlanSerializer, **error_responses(409)},
     )
     def put(self, request: Request, id: str) -> Response:
         plan = plan_update(

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import codecs
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 from django.db.models import Model, QuerySet, TextChoices
@@ -15,8 +12,6 @@ from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import generics, serializers
-from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -26,30 +21,8 @@ from flexprice_site.errors import ApiError
 from flexprice_site.models import Environment, Status
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-class DecimalJSONParser(JSONParser):
-    """JSON with its numbers read as Decimal: `0.1` stays exactly 0.1 on its way to money columns.
-
-    Flexprice's SDKs send some amounts (commitments, conversion rates) as JSON numbers, so
-    reading them as floats first would put binary noise into stored prices.
-    """
-
-    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        encoding = get_encoding(parser_context or {})
-        try:
-            decoded = codecs.getreader(encoding)(stream)
-            return json.load(decoded, parse_float=Decimal, parse_constant=_refuse_constant)
-        except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from exc
-
-
 class CatalogueViewMixin(TenantScopedAPIMixin):
-    """What catalogue endpoints share: the caller's environment and author, exact decimals."""
-
-    parser_classes = [DecimalJSONParser]
+    """What catalogue endpoints share: the caller's environment and author."""
 
     @property
     def environment(self) -> Environment:
@@ -165,6 +138,23 @@ def refuse_fields(data: Any, refused: Mapping[str, str]) -> None:
     errors = {field: [message] for field, message in refused.items() if field in data}
     if errors:
         raise serializers.ValidationError(errors)
+
+
+class WholeObjectSerializer(serializers.Serializer):
+    """A nested object that replaces what it describes (a meter's `aggregation`, a price's
+    `tiers`): its required keys stay required in a partial update (`PUT` changes only the fields
+    given), where DRF would skip them and leave the object without, say, its `type`."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            missing = {
+                name: [field.error_messages["required"]]
+                for name, field in self.fields.items()
+                if field.required and not field.read_only and name not in data
+            }
+            if missing:
+                raise serializers.ValidationError(missing)
+        return super().to_internal_value(data)
 
 
 class KnownKeysOnlyMixin:

@@ -28,6 +28,7 @@ from costsheets.models import (
     Subscription,
     SubscriptionStatus,
 )
+from flexprice_site.bounds import timestamp_in_utc
 from flexprice_site.models import Status
 
 # --- list filters ------------------------------------------------------------------------------
@@ -39,7 +40,10 @@ class AwareDateTimeField(forms.Field):
     def to_python(self, value: Any) -> datetime | None:
         if value in self.empty_values:
             return None
-        parsed = parse_datetime(value.strip()) if isinstance(value, str) else None
+        try:
+            parsed = parse_datetime(value.strip()) if isinstance(value, str) else None
+        except ValueError:  # well formed, but no such date (2026-02-30)
+            parsed = None
         if parsed is None:
             raise forms.ValidationError(
                 "Enter an RFC 3339 timestamp, e.g. 2026-01-05T09:00:00Z.", code="invalid"
@@ -49,7 +53,10 @@ class AwareDateTimeField(forms.Field):
                 "Timestamp must include a time zone offset (RFC 3339), e.g. 2026-01-05T09:00:00Z.",
                 code="naive",
             )
-        return parsed
+        try:
+            return timestamp_in_utc(parsed)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="out_of_bounds") from None
 
 
 class AwareDateTimeFilter(django_filters.IsoDateTimeFilter):

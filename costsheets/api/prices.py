@@ -16,6 +16,7 @@ from costsheets.api.common import (
     MetadataField,
     ScopedIdField,
     StrictStringField,
+    WholeObjectSerializer,
     api_field_names,
     refuse_fields,
 )
@@ -42,12 +43,15 @@ from costsheets.models import (
 from costsheets.pricing import Tier
 from costsheets.selectors import price_get
 from costsheets.services import price_create, price_delete, price_update
+from costsheets.validation import MAX_BILLING_PERIOD_COUNT
+from flexprice_site.bounds import INTEGER_MAX
 from flexprice_site.rendering import MoneyField, UtcDateTimeField, format_datetime
+from flexprice_site.schema import error_responses
 
 # --- requests and responses --------------------------------------------------------------------
 
 
-class PriceTierSerializer(serializers.Serializer):
+class PriceTierSerializer(WholeObjectSerializer):
     """One tier: up to and including `up_to` (null on the last tier: no limit)."""
 
     up_to = MoneyField(allow_null=True, required=False)
@@ -55,7 +59,7 @@ class PriceTierSerializer(serializers.Serializer):
     flat_amount = MoneyField(allow_null=True, required=False)
 
 
-class TransformQuantitySerializer(serializers.Serializer):
+class TransformQuantitySerializer(WholeObjectSerializer):
     """Package pricing: usage divided by `divide_by`, rounded `up` or `down`."""
 
     divide_by = MoneyField()
@@ -141,7 +145,9 @@ class PriceWriteSerializer(serializers.Serializer):
         queryset=Meter.objects.all(), label_text="meter", required=False, allow_null=True
     )
     billing_period = EnumField(BillingPeriod, required=False)
-    billing_period_count = serializers.IntegerField(min_value=1, required=False)
+    billing_period_count = serializers.IntegerField(
+        min_value=1, max_value=MAX_BILLING_PERIOD_COUNT, required=False
+    )
     billing_cadence = EnumField(BillingCadence, required=False)
     invoice_cadence = EnumField(InvoiceCadence, required=False)
     lookup_key = StrictStringField(max_length=255, required=False, allow_blank=True)
@@ -150,7 +156,7 @@ class PriceWriteSerializer(serializers.Serializer):
     start_date = UtcDateTimeField(required=False, allow_null=True)
     end_date = UtcDateTimeField(required=False, allow_null=True)
     min_quantity = MoneyField(required=False, allow_null=True)
-    trial_period_days = serializers.IntegerField(min_value=0, required=False)
+    trial_period_days = serializers.IntegerField(min_value=0, max_value=INTEGER_MAX, required=False)
     price_unit_type = EnumField(PriceUnitType, required=False)
     price_unit = StrictStringField(max_length=32, required=False, allow_blank=True)
     conversion_rate = MoneyField(required=False, allow_null=True)
@@ -242,7 +248,7 @@ class PriceListView(CatalogueListView):
     @extend_schema(
         summary="Create a price of a plan, costsheet, …",
         request=PriceWriteSerializer,
-        responses={201: PriceSerializer},
+        responses={201: PriceSerializer, **error_responses(409)},
     )
     def post(self, request: Request) -> Response:
         with api_field_names(PRICE_FIELD_NAMES):
@@ -263,7 +269,7 @@ class PriceDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Update a price (only the fields given change; `tiers` replaces the tiers)",
         request=PriceUpdateSerializer(partial=True),
-        responses={200: PriceSerializer},
+        responses={200: PriceSerializer, **error_responses(409)},
     )
     def put(self, request: Request, id: str) -> Response:
         price = price_get(environment=self.environment, price_id=id)
@@ -279,7 +285,8 @@ class PriceDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Delete a price (soft delete), or end it at `end_date`",
         request=PriceDeleteSerializer,
-        responses={200: MessageSerializer},
+        # A delete's body is not in the schema (OpenAPI 3.0), but it is read: 415 when not JSON.
+        responses={200: MessageSerializer, **error_responses(415)},
     )
     def delete(self, request: Request, id: str) -> Response:
         price = price_get(environment=self.environment, price_id=id)

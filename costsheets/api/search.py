@@ -32,7 +32,13 @@ from costsheets.api.filters import (
 from costsheets.models import Costsheet, PriceEntityType
 from costsheets.selectors import prices_by_owner
 from flexprice_site.models import Environment, Status
-from flexprice_site.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginated_body
+from flexprice_site.pagination import (
+    DEFAULT_LIMIT,
+    LimitField,
+    OffsetField,
+    Page,
+    paginated_body,
+)
 from flexprice_site.rendering import MoneyField, UtcDateTimeField
 
 DIRECTIONS = [
@@ -124,8 +130,8 @@ def _sort_field(name: str) -> str:
 
 
 class QueryFilterSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    offset = serializers.IntegerField(min_value=0, default=0)
+    limit = LimitField(default=DEFAULT_LIMIT)
+    offset = OffsetField(default=0)
     sort = StrictStringField(required=False, help_text=f"One of {_one_of(SORT_FIELDS)}.")
     order = EnumField(DIRECTIONS, enum_name="SortDirection", required=False)
     status = EnumField(Status, required=False)

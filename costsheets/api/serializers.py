@@ -12,6 +12,7 @@ from costsheets.api.common import (
     MetadataField,
     ScopedIdField,
     StrictStringField,
+    WholeObjectSerializer,
     refuse_fields,
 )
 from costsheets.models import (
@@ -118,7 +119,7 @@ CUSTOMER_FIELD_NAMES = {"external_customer_id": "external_id", "parent": "parent
 # --- meters ------------------------------------------------------------------------------------
 
 
-class AggregationSerializer(serializers.Serializer):
+class AggregationSerializer(WholeObjectSerializer):
     """A meter's `aggregation`: how matching events become one quantity."""
 
     type = EnumField(AggregationType)
@@ -129,7 +130,7 @@ class AggregationSerializer(serializers.Serializer):
     group_by = StrictStringField(max_length=255, required=False, allow_blank=True)
 
 
-class MeterFilterSerializer(serializers.Serializer):
+class MeterFilterSerializer(WholeObjectSerializer):
     key = StrictStringField(max_length=255)
     values = serializers.ListField(child=StrictStringField(), min_length=1)
 
@@ -199,7 +200,7 @@ METER_FIELD_NAMES = {
 # --- features ----------------------------------------------------------------------------------
 
 
-class ReportingUnitSerializer(serializers.Serializer):
+class ReportingUnitSerializer(WholeObjectSerializer):
     """Usage shown in another unit: reporting value = usage times conversion_rate."""
 
     unit_singular = StrictStringField(max_length=100, required=False, allow_blank=True)

@@ -43,6 +43,7 @@ from costsheets.services import (
     subscription_create,
     subscription_period_end,
 )
+from costsheets.validation import MAX_BILLING_PERIOD_COUNT
 from flexprice_site.models import Environment, Status
 from flexprice_site.rendering import MoneyField, UtcDateTimeField, format_datetime
 
@@ -145,7 +146,9 @@ class SubscriptionCreateSerializer(serializers.Serializer):
     plan_id = ScopedIdField(queryset=Plan.objects.all(), label_text="plan")
     currency = StrictStringField(max_length=8)
     billing_period = EnumField(BillingPeriod, default=BillingPeriod.MONTHLY)
-    billing_period_count = serializers.IntegerField(min_value=1, default=1)
+    billing_period_count = serializers.IntegerField(
+        min_value=1, max_value=MAX_BILLING_PERIOD_COUNT, default=1
+    )
     start_date = UtcDateTimeField(required=False)
     end_date = UtcDateTimeField(required=False, allow_null=True)
     billing_anchor = UtcDateTimeField(required=False)

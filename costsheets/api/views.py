@@ -52,6 +52,7 @@ from costsheets.services import (
     meter_update,
 )
 from flexprice_site.errors import ValidationFailed
+from flexprice_site.schema import error_responses
 
 # --- customers ---------------------------------------------------------------------------------
 
@@ -68,7 +69,7 @@ class CustomerListView(CatalogueListView):
     @extend_schema(
         summary="Create a customer",
         request=CustomerWriteSerializer,
-        responses={201: CustomerSerializer},
+        responses={201: CustomerSerializer, **error_responses(409)},
     )
     def post(self, request: Request) -> Response:
         with api_field_names(CUSTOMER_FIELD_NAMES):
@@ -89,7 +90,7 @@ class CustomerListView(CatalogueListView):
             OpenApiParameter("external_customer_id", str, description="Or its external id."),
         ],
         request=CustomerWriteSerializer(partial=True),
-        responses={200: CustomerSerializer},
+        responses={200: CustomerSerializer, **error_responses(404, 409)},
     )
     def put(self, request: Request) -> Response:
         customer_id = request.query_params.get("id")
@@ -125,7 +126,7 @@ class CustomerDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Update a customer (only the fields given change)",
         request=CustomerWriteSerializer(partial=True),
-        responses={200: CustomerSerializer},
+        responses={200: CustomerSerializer, **error_responses(409)},
     )
     def put(self, request: Request, id: str) -> Response:
         return _customer_updated(self, customer_get(environment=self.environment, customer_id=id))
@@ -213,7 +214,7 @@ class FeatureListView(CatalogueListView):
     @extend_schema(
         summary="Create a feature (and, with `meter`, its meter)",
         request=FeatureCreateSerializer,
-        responses={201: FeatureSerializer},
+        responses={201: FeatureSerializer, **error_responses(409)},
     )
     def post(self, request: Request) -> Response:
         with api_field_names(FEATURE_FIELD_NAMES):
@@ -234,7 +235,7 @@ class FeatureDetailView(CatalogueAPIView):
     @extend_schema(
         summary="Update a feature (only the fields given change)",
         request=FeatureUpdateSerializer(partial=True),
-        responses={200: FeatureSerializer},
+        responses={200: FeatureSerializer, **error_responses(409)},
     )
     def put(self, request: Request, id: str) -> Response:
         feature = feature_get(environment=self.environment, feature_id=id)

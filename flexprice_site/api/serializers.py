@@ -13,8 +13,8 @@ class ApiKeySerializer(serializers.ModelSerializer):
     tenant_id = serializers.CharField(read_only=True)
     status = serializers.SerializerMethodField()
     created_at = UtcDateTimeField(read_only=True)
-    last_used_at = UtcDateTimeField(read_only=True)
-    revoked_at = UtcDateTimeField(read_only=True)
+    last_used_at = UtcDateTimeField(read_only=True, allow_null=True)
+    revoked_at = UtcDateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = ApiKey

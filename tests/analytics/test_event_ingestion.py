@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import time_machine
@@ -30,6 +31,17 @@ def event(event_id: str | None = "evt-1", **overrides: object) -> dict[str, obje
         body["event_id"] = event_id
     body.update(overrides)
     return body
+
+
+def post_written_batch(api: KeyedClient, body: str) -> Any:
+    """A batch exactly as written (escapes and numbers an encoder would not write), answered
+    with every event's result."""
+    return api.client.post(
+        "/v1/events/bulk",
+        body,
+        content_type="application/json",
+        HTTP_PREFER="return=representation",
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -149,7 +161,7 @@ class TestOneEvent:
             (
                 {"properties": {"note": "a\u0000b"}},
                 "properties",
-                "properties contain a NUL character.",
+                "properties: Text can't contain the NUL character (\\u0000).",
             ),
             ({"source": "x" * 256}, "source", "source is longer than 255 characters."),
         ],
@@ -191,9 +203,15 @@ class TestBulk:
             event("new-2"),
         ]
 
-        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+        response = api.client.post(
+            "/v1/events/bulk",
+            {"events": batch},
+            format="json",
+            HTTP_PREFER="return=representation",
+        )
 
         assert response.status_code == 202
+        assert response["Preference-Applied"] == "return=representation"
         assert response.json() == {
             "message": "2 accepted, 2 duplicate (not counted again), 1 rejected.",
             "accepted": 2,
@@ -222,7 +240,7 @@ class TestBulk:
     def test_a_batch_of_1000_is_accepted(self, api: KeyedClient) -> None:
         batch = [event(f"evt-{number}") for number in range(1000)]
         response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
-        assert response.json()["accepted"] == 1000
+        assert response.json()["accepted"] == "1000"
         assert Event.objects.count() == 1000
 
     @pytest.mark.parametrize(
@@ -273,7 +291,7 @@ def test_identical_batches_racing_store_each_event_once(environment: Environment
         try:
             barrier.wait()
             response = client.client.post("/v1/events/bulk", batch, format="json")
-            accepted.append(response.json()["accepted"])
+            accepted.append(int(response.json()["accepted"]))
         except BaseException as error:  # surfaced below; a thread can't fail the test itself
             errors.append(error)
         finally:
@@ -291,18 +309,79 @@ def test_identical_batches_racing_store_each_event_once(environment: Environment
     assert Event.objects.values("event_id").distinct().count() == 300
 
 
-def test_prefer_return_minimal_answers_counts_as_strings(api: KeyedClient) -> None:
-    batch = {"events": [event("a"), event("a"), event("b", event_name="")]}
-    response = api.client.post(
-        "/v1/events/bulk", batch, format="json", HTTP_PREFER="return=minimal"
+class TestBulkAnswer:
+    """SPEC §2: by default a map of strings, what Flexprice's SDK parses; every event's result
+    for a client that asks with `Prefer: return=representation` (RFC 7240)."""
+
+    def test_the_default_answer_is_counts_as_strings(self, api: KeyedClient) -> None:
+        batch = {"events": [event("a"), event("a"), event("b")]}
+
+        response = api.client.post("/v1/events/bulk", batch, format="json")
+
+        assert response.status_code == 202
+        assert response.json() == {
+            "message": "2 accepted, 1 duplicate (not counted again), 0 rejected.",
+            "accepted": "2",
+            "duplicates": "1",
+            "rejected": "0",
+        }
+        assert "Preference-Applied" not in response
+
+    def test_with_rejections_the_message_names_the_first_and_how_to_see_all(
+        self, api: KeyedClient
+    ) -> None:
+        batch = {
+            "events": [event("a"), event("a"), event("b", event_name=""), event("c", source=7)]
+        }
+
+        response = api.client.post(
+            "/v1/events/bulk", batch, format="json", HTTP_PREFER="return=minimal"
+        )
+
+        assert response.status_code == 202
+        assert response["Preference-Applied"] == "return=minimal"
+        assert response.json() == {
+            "message": "1 accepted, 1 duplicate (not counted again), 2 rejected. The first "
+            "rejected is events.2: event_name is required. Send `Prefer: return=representation` "
+            "for every event's result.",
+            "accepted": "1",
+            "duplicates": "1",
+            "rejected": "2",
+        }
+        assert list(Event.objects.values_list("event_id", flat=True)) == ["a"]
+
+    @pytest.mark.parametrize(
+        "prefer",
+        [
+            "return=representation",
+            'respond-async, RETURN="representation"; x=1',
+            "wait=5, return=representation",
+        ],
     )
-    assert response.status_code == 202
-    assert response.json() == {
-        "message": "1 accepted, 1 duplicate (not counted again), 1 rejected.",
-        "accepted": "1",
-        "duplicates": "1",
-        "rejected": "1",
-    }
+    def test_prefer_return_representation_answers_every_event(
+        self, api: KeyedClient, prefer: str
+    ) -> None:
+        batch = {"events": [event("a"), event("b", event_name="")]}
+
+        response = api.client.post("/v1/events/bulk", batch, format="json", HTTP_PREFER=prefer)
+
+        assert response["Preference-Applied"] == "return=representation"
+        assert response.json() == {
+            "message": "1 accepted, 0 duplicate (not counted again), 1 rejected.",
+            "accepted": 1,
+            "duplicates": 0,
+            "rejected": 1,
+            "results": [
+                {"index": 0, "event_id": "a", "status": "accepted"},
+                {
+                    "index": 1,
+                    "event_id": None,
+                    "status": "rejected",
+                    "field": "event_name",
+                    "reason": "event_name is required.",
+                },
+            ],
+        }
 
 
 class TestBulkValidationEdgeCases:
@@ -326,7 +405,7 @@ class TestBulkValidationEdgeCases:
 
         response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
 
-        assert response.json()["accepted"] == len(awkward)
+        assert response.json()["accepted"] == str(len(awkward))
         stored = {
             row[0]: row[1:]
             for row in Event.objects.values_list(
@@ -376,7 +455,12 @@ class TestBulkValidationEdgeCases:
             event("good-1"),
         ]
 
-        response = api.client.post("/v1/events/bulk", {"events": batch}, format="json")
+        response = api.client.post(
+            "/v1/events/bulk",
+            {"events": batch},
+            format="json",
+            HTTP_PREFER="return=representation",
+        )
 
         body = response.json()
         assert response.status_code == 202
@@ -390,10 +474,85 @@ class TestBulkValidationEdgeCases:
             ("rejected", "timestamp", "timestamp must be an RFC 3339 string."),
             ("rejected", "timestamp", "timestamp is more than 24 hours in the future."),
             ("rejected", "properties", "properties must be a JSON object."),
-            ("rejected", "event_name", "event_name contains a NUL character."),
+            (
+                "rejected",
+                "event_name",
+                "event_name: Text can't contain the NUL character (\\u0000).",
+            ),
             ("duplicate", None, None),
         ]
         assert sorted(Event.objects.values_list("event_id", flat=True)) == ["good-1", "y" * 255]
+
+    def test_text_and_times_the_database_cant_store_refuse_only_their_event(
+        self, api: KeyedClient
+    ) -> None:
+        """Issue 14: these were 500s for the whole batch; each is now its event's rejection."""
+        body = (
+            '{"events": ['
+            '{"event_id": "offset", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "timestamp": "2026-01-10T09:30:00-18:47"},'
+            '{"event_id": "year-0", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "timestamp": "0001-01-01T00:00:00+01:00"},'
+            '{"event_id": "surrogate", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "source": "\\ud800"},'
+            '{"event_id": "key", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "properties": {"\\udfff": 1}},'
+            '{"event_id": "fine", "event_name": "llm_call", "external_customer_id": "acme-1",'
+            ' "properties": {"path": "C:\\\\u0000"}}'
+            "]}"
+        )
+
+        response = post_written_batch(api, body)
+
+        assert response.status_code == 202
+        assert [
+            (r["status"], r.get("field"), r.get("reason")) for r in response.json()["results"]
+        ] == [
+            (
+                "rejected",
+                "timestamp",
+                "timestamp '2026-01-10T09:30:00-18:47': The UTC offset must be between -15:59 "
+                "and +15:59.",
+            ),
+            (
+                "rejected",
+                "timestamp",
+                "timestamp '0001-01-01T00:00:00+01:00': Timestamps must be from "
+                "1900-01-01T00:00:00Z up to (not including) 9000-01-01T00:00:00Z.",
+            ),
+            (
+                "rejected",
+                "source",
+                "source: Text can't contain an unpaired surrogate (\\ud800-\\udfff).",
+            ),
+            (
+                "rejected",
+                "properties",
+                "properties: Text can't contain an unpaired surrogate (\\ud800-\\udfff).",
+            ),
+            ("accepted", None, None),
+        ]
+        assert Event.objects.get().properties == {"path": "C:\\u0000"}
+
+    def test_a_batch_nested_too_deep_is_400_and_stores_nothing(self, api: KeyedClient) -> None:
+        """Issue 14: 2,000 levels of nesting were a RecursionError (500)."""
+        deep = "[" * 2000 + "]" * 2000
+        body = (
+            '{"events": [{"event_id": "a", "event_name": "llm_call", '
+            f'"external_customer_id": "acme-1", "properties": {{"x": {deep}}}}}]}}'
+        )
+
+        response = api.client.post("/v1/events/bulk", body, content_type="application/json")
+
+        field = "events.0.properties.x" + ".0" * 60
+        assert response.status_code == 400
+        assert response.json() == {
+            "code": "validation_error",
+            "message": f"{field}: JSON can be nested at most 64 levels deep.",
+            "http_status_code": 400,
+            "details": {field: ["JSON can be nested at most 64 levels deep."]},
+        }
+        assert Event.objects.count() == 0
 
     def test_a_number_too_large_for_a_double_is_refused_not_a_500(self, api: KeyedClient) -> None:
         body = (
@@ -403,7 +562,7 @@ class TestBulkValidationEdgeCases:
             '"properties": {"tokens": 123456789012345678901234567890}}]}'
         )
 
-        response = api.client.post("/v1/events/bulk", body, content_type="application/json")
+        response = post_written_batch(api, body)
 
         assert response.status_code == 202
         assert response.json()["results"] == [

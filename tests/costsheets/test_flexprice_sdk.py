@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from flexprice import Flexprice, models
+
+from costsheets.models import Customer, Feature, Plan, Price
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -164,3 +169,106 @@ def test_the_sdk_drives_the_catalogue(sdk: Flexprice) -> None:
 
     deleted = sdk.costs.delete_costsheet(id=costsheet.id)
     assert deleted.id == costsheet.id
+
+
+def test_the_sdk_changes_and_deletes_catalogue_rows(sdk: Flexprice) -> None:
+    # Given a customer, a boolean feature, and a plan with a fixed price
+    customer = sdk.customers.create_customer(external_id="acme-1", name="Acme Corp")
+    feature = sdk.features.create_feature(name="SSO", type_="boolean")
+    plan = sdk.plans.create_plan(name="Pro", lookup_key="pro")
+    price = sdk.prices.create_price(
+        entity_type="PLAN",
+        entity_id=plan.id,
+        currency="usd",
+        type_="FIXED",
+        billing_model="FLAT_FEE",
+        amount="49",
+        billing_period="MONTHLY",
+        invoice_cadence="ADVANCE",
+        price_unit_type="FIAT",
+    )
+
+    # When the SDK changes the plan and the price, then deletes all four
+    changed_plan = sdk.plans.update_plan(id=plan.id, description="For teams")
+    changed_price = sdk.prices.update_price(id=price.id, description="Seats")
+    price_deleted = sdk.prices.delete_price(id=price.id)
+    plan_deleted = sdk.plans.delete_plan(id=plan.id)
+    feature_deleted = sdk.features.delete_feature(id=feature.id)
+    customer_deleted = sdk.customers.delete_customer(id=customer.id)
+
+    # Then every answer parses, and the rows are changed, then soft-deleted
+    assert (changed_plan.id, changed_plan.description) == (plan.id, "For teams")
+    assert (changed_price.id, changed_price.description) == (price.id, "Seats")
+    assert price_deleted.message == f"Price {price.id} deleted."
+    assert plan_deleted.message == f"Plan {plan.id} deleted."
+    assert feature_deleted.message == f"Feature {feature.id} deleted."
+    assert customer_deleted is None
+    assert Plan.objects.values_list("description", "status").get(pk=plan.id) == (
+        "For teams",
+        "deleted",
+    )
+    assert Price.objects.values_list("description", "status").get(pk=price.id) == (
+        "Seats",
+        "deleted",
+    )
+    assert Feature.objects.get(pk=feature.id).status == "deleted"
+    assert Customer.objects.get(pk=customer.id).status == "deleted"
+
+
+SUPPORTED_SDK_METHODS = {
+    "sdk.customers.create_customer",
+    "sdk.customers.get_customer",
+    "sdk.customers.get_customer_by_external_id",
+    "sdk.customers.update_customer",
+    "sdk.customers.delete_customer",
+    "sdk.features.create_feature",
+    "sdk.features.update_feature",
+    "sdk.features.delete_feature",
+    "sdk.prices.create_price",
+    "sdk.prices.get_price",
+    "sdk.prices.update_price",
+    "sdk.prices.delete_price",
+    "sdk.costs.create_costsheet",
+    "sdk.costs.get_costsheet",
+    "sdk.costs.get_active_costsheet",
+    "sdk.costs.update_costsheet",
+    "sdk.costs.delete_costsheet",
+    "sdk.costs.query_costsheet",
+    "sdk.costs.get_detailed_cost_analytics",
+    "sdk.plans.create_plan",
+    "sdk.plans.get_plan",
+    "sdk.plans.update_plan",
+    "sdk.plans.delete_plan",
+    "sdk.subscriptions.create_subscription",
+    "sdk.subscriptions.get_subscription",
+    "sdk.subscriptions.update_subscription_line_item",
+    "sdk.subscriptions.cancel_subscription",
+    "sdk.events.ingest_event",
+    "sdk.events.ingest_events_bulk",
+    "sdk.events.get_usage_analytics",
+}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_every_sdk_method_the_docs_support_is_driven_by_a_test() -> None:
+    """docs/api-catalogue.md says which SDK methods work; each of them, and no other, is called
+    by the SDK tests above and in tests/analytics (which check what it stored or read)."""
+    docs = (ROOT / "docs" / "api-catalogue.md").read_text()
+    section = docs.split("## The official SDK", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"`(sdk\.\w+\.\w+)`", section))
+    called = {
+        call
+        for path in (ROOT / "tests").rglob("test_*.py")
+        for call in re.findall(r"\b(sdk\.\w+\.\w+)\(", path.read_text())
+    }
+    with Flexprice(server_url="http://127.0.0.1/v1", api_key_auth="unused") as client:
+        missing = [
+            name
+            for name in sorted(SUPPORTED_SDK_METHODS)
+            if not callable(getattr(getattr(client, name.split(".")[1]), name.split(".")[2], None))
+        ]
+
+    assert documented == SUPPORTED_SDK_METHODS
+    assert called == SUPPORTED_SDK_METHODS
+    assert missing == []

@@ -412,7 +412,7 @@ class TestPrice:
         )
         assert errors == {
             "entity_id": "Say which plan, costsheet, … this price belongs to.",
-            "billing_period_count": "The billing period count must be at least 1.",
+            "billing_period_count": "The billing period count must be from 1 to 1,000.",
             "min_quantity": "The minimum quantity cannot be negative.",
         }
 
@@ -530,7 +530,7 @@ class TestOthers:
             "currency": "“us” is not a currency code. Use a 3-letter ISO code such as usd.",
             "billing_period": "“FORTNIGHTLY” is not a billing period. Use MONTHLY, ANNUAL, "
             "WEEKLY, DAILY, QUARTERLY, HALF_YEARLY or ONETIME.",
-            "billing_period_count": "The billing period count must be at least 1.",
+            "billing_period_count": "The billing period count must be from 1 to 1,000.",
             "end_date": "The end date must be after the start date.",
         }
 

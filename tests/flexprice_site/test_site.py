@@ -55,6 +55,52 @@ class TestOpenApi:
         assert "/v1/secrets/api/keys" in schema["paths"]
         assert schema["components"]["securitySchemes"]["ApiKeyAuth"]["name"] == "x-api-key"
 
+    @pytest.mark.parametrize(
+        ("path", "method", "statuses"),
+        [
+            # A list: its query is checked, its key too, and it may be rate limited.
+            ("/v1/customers", "get", ["200", "400", "401", "406", "413", "414", "429", "500"]),
+            # A create with a body, and a unique external id.
+            (
+                "/v1/customers",
+                "post",
+                ["201", "400", "401", "406", "409", "413", "414", "415", "429", "500"],
+            ),
+            # An id in the path.
+            (
+                "/v1/customers/{id}",
+                "delete",
+                ["204", "400", "401", "404", "406", "413", "414", "429", "500"],
+            ),
+            # A customer named in the body may not exist.
+            (
+                "/v1/events/analytics",
+                "post",
+                ["200", "400", "401", "404", "406", "413", "414", "415", "429", "500"],
+            ),
+        ],
+    )
+    def test_every_status_an_operation_answers_is_declared_with_the_error_body(
+        self, db: None, client: Client, path: str, method: str, statuses: list[str]
+    ) -> None:
+        schema = client.get("/v1/openapi.json").json()
+        responses = schema["paths"][path][method]["responses"]
+
+        assert list(responses) == statuses
+        error_ref = {"$ref": "#/components/schemas/Error"}
+        assert [
+            responses[status]["content"]["application/json"]["schema"]
+            for status in statuses
+            if status >= "400"
+        ] == [error_ref] * (len(statuses) - 1)
+        assert responses["429"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}
+        assert schema["components"]["schemas"]["Error"]["required"] == [
+            "code",
+            "message",
+            "http_status_code",
+            "details",
+        ]
+
     def test_docs_page_uses_local_static_files_only(self, db: None, client: Client) -> None:
         page = client.get("/docs/").content.decode()
         assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in page

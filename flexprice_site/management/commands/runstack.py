@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from flexprice_site.demo import saved_demo_credentials
 from flexprice_site.embedded_db import database_url
+from flexprice_site.loopback import stop_processes
 from flexprice_site.models import Tenant
 
 STOP_GRACE_SECONDS = 15
@@ -77,22 +78,10 @@ class Command(BaseCommand):
                     exit_code = child.returncode or 1
                     stopping = True
             time.sleep(0.5)
-        self._stop(children)
+        stop_processes(list(children.values()), grace=STOP_GRACE_SECONDS)
         self.stdout.write("Stopped web, worker and beat.")
         if exit_code:
             sys.exit(exit_code)
-
-    def _stop(self, children: dict[str, subprocess.Popen[bytes]]) -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.terminate()
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for child in children.values():
-            try:
-                child.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
 
     def _print_banner(self, base_url: str) -> None:
         credentials = saved_demo_credentials()
