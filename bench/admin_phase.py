@@ -59,15 +59,33 @@ def time_page(
     return time_checked(load, repeat, budget)
 
 
+def time_dashboard(client: Any, path: str, query: Any, repeat: int, budget: float) -> Any:
+    """`api_phase.time_checked` of the dashboard page, each load checked after its clock."""
+    from bench.admin_queries import dashboard_check
+    from bench.api_phase import time_checked
+
+    def load(_run: int) -> tuple[float, Any]:
+        began = time.perf_counter()
+        response = client.get(path)
+        content = response.content
+        seconds = time.perf_counter() - began
+        return seconds, dashboard_check(response.status_code, content, query.days)
+
+    return time_checked(load, repeat, budget)
+
+
 def admin_phase(context: Context) -> None:
+    from datetime import timedelta
+
     from django.test import Client
 
-    from bench.admin_queries import selected_admin_queries
+    from bench.admin_queries import selected_admin_queries, selected_dashboard_queries
     from bench.api_phase import timed_summary
 
     arguments = context.arguments
     queries = selected_admin_queries(arguments.only)
-    if not queries:
+    dashboards = selected_dashboard_queries(arguments.only)
+    if not queries and not dashboards:
         return
     tenant = context.dataset.environment.tenant
     users = admin_users(tenant)
@@ -87,15 +105,29 @@ def admin_phase(context: Context) -> None:
         )
         results.append({**timed_summary(query, timing, answers, failures), "path": query.path})
     context.results["admin"] = results
+    spec = context.spec
+    dashboard_results = []
+    for dashboard in dashboards:
+        last_day = (spec.end - timedelta(days=1)).date()
+        path = dashboard.path(
+            context.dataset.environment.pk, last_day - timedelta(days=dashboard.days - 1), last_day
+        )
+        timing, answers, failures = time_dashboard(
+            clients[dashboard.user], path, dashboard, arguments.repeat, arguments.budget
+        )
+        dashboard_results.append(
+            {**timed_summary(dashboard, timing, answers, failures), "path": path}
+        )
+    context.results["dashboard"] = dashboard_results
 
 
 def admin_rows(context: Context) -> list[Any]:
     """The targets table's rows for the explorer (no DuckDB counterpart: "—")."""
-    from bench.admin_queries import ADMIN_QUERY_SET
+    from bench.admin_queries import ADMIN_QUERY_SET, DASHBOARD_QUERY_SET
     from bench.api_phase import timed_row
 
-    targets = {query.key: query for query in ADMIN_QUERY_SET}
+    targets = {query.key: query for query in (*ADMIN_QUERY_SET, *DASHBOARD_QUERY_SET)}
     return [
         timed_row(targets[summary["key"]], summary, wrong="WRONG PAGE", notes=[])
-        for summary in context.results.get("admin", [])
+        for summary in [*context.results.get("admin", []), *context.results.get("dashboard", [])]
     ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -71,6 +73,75 @@ ADMIN_QUERY_SET: tuple[AdminQuery, ...] = (
 def selected_admin_queries(only: str) -> list[AdminQuery]:
     keys = {key for key in only.split(",") if key}
     return [query for query in ADMIN_QUERY_SET if not keys or query.key in keys]
+
+
+DASHBOARD_PATH = "/admin/analytics/margin/"
+_KPI = re.compile(r'id="kpi-(\w+)" data-value="([^"]*)"')
+_CHART = re.compile(r'<script id="margin-chart-data" type="application/json">(.*?)</script>', re.S)
+
+
+@dataclass(frozen=True)
+class DashboardQuery:
+    """The margin dashboard (the page pricing ops open first): every customer, the data set's
+    last `days` days per day, as a staff user of the bench tenant sees it."""
+
+    key: str
+    title: str
+    days: int
+    user: str = STAFF
+    target_p50_ms: float = 1000
+
+    @property
+    def target_text(self) -> str:
+        return f"p50 ≤ {self.target_p50_ms:g} ms"
+
+    def path(self, environment_id: str, first_day: date, last_day: date) -> str:
+        form = {
+            "environment": environment_id,
+            "start": first_day.isoformat(),
+            "end": last_day.isoformat(),
+            "window": "DAY",
+        }
+        return f"{DASHBOARD_PATH}?{urlencode(form)}"
+
+
+DASHBOARD_QUERY_SET: tuple[DashboardQuery, ...] = (
+    DashboardQuery(
+        key="admin-margin-dashboard",
+        title="margin dashboard, all customers, 30 d, DAY (admin, HTML rendered)",
+        days=30,
+    ),
+)
+
+
+def selected_dashboard_queries(only: str) -> list[DashboardQuery]:
+    keys = {key for key in only.split(",") if key}
+    return [query for query in DASHBOARD_QUERY_SET if not keys or query.key in keys]
+
+
+def dashboard_check(status: int, content: bytes, days: int) -> AnswerCheck:
+    """A right dashboard is a 200 with revenue and cost (every bench meter is priced on both
+    sides, so 0 means something went unpriced) and one chart point per day."""
+    text = content.decode(errors="replace")
+    if status != 200:
+        return AnswerCheck(False, f"HTTP {status}: {' '.join(text[:300].split())}")
+    kpis = dict(_KPI.findall(text))
+    chart = _CHART.search(text)
+    labels = json.loads(html.unescape(chart.group(1)))["labels"] if chart else []
+    problems = [
+        f"{name} is {kpis.get(name, 'missing')}"
+        for name in ("revenue", "cost")
+        if kpis.get(name) in (None, "", "0")
+    ]
+    if len(labels) != days:
+        problems.append(f"{len(labels)} chart points for {days} days")
+    if problems:
+        return AnswerCheck(False, "; ".join(problems))
+    return AnswerCheck(
+        True,
+        f"200, revenue {kpis['revenue']}, cost {kpis['cost']}, {len(labels)} days, "
+        f"{len(content):,} bytes",
+    )
 
 
 def expected_sql(query: AdminQuery, tenant_id: str) -> tuple[sql.Composed, list[Any]]:

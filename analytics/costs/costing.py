@@ -152,10 +152,10 @@ def cost_item(usage: CostedUsage, *, costsheet: Costsheet, customer: Customer | 
             PeriodAmount(
                 timestamp=point.timestamp,
                 quantity=point.value if point.value is not None else ZERO,
-                amount=priced_point.cost,
+                amount=cost,
                 event_count=point.event_count,
             )
-            for point, priced_point in zip(series.points, priced.points, strict=True)
+            for point, cost in zip(series.points, priced.point_costs, strict=True)
         ),
         currency=price.currency,
     )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Context, Decimal, localcontext
 from functools import lru_cache
+from itertools import repeat
 from typing import Protocol
 
 from costsheets.pricing import (
@@ -65,23 +66,23 @@ class SeriesLike(Protocol):
 
 
 @dataclass(frozen=True)
-class PricedPoint:
-    """A point's money: its cost (rounded) and, for windowed commitments, its split."""
-
-    timestamp: datetime
-    cost: Decimal
-    commitment: CommitmentResult | None = None
-
-
-@dataclass(frozen=True)
 class PricedUsage:
     """A series' money. `total_cost` is what is charged (commitment applied), rounded to the
-    currency; `commitment` is the rounded split of it (charge = utilized + overage + true_up)."""
+    currency; `commitment` is the rounded split of it (charge = utilized + overage + true_up).
+    `point_costs` are the series' points' costs (rounded), in the points' order; with a
+    windowed commitment, `point_commitments` are their splits (empty otherwise)."""
 
     total_cost: Decimal
     usage_charge: Decimal
     commitment: CommitmentResult | None
-    points: tuple[PricedPoint, ...]
+    point_costs: tuple[Decimal, ...]
+    point_commitments: tuple[CommitmentResult, ...] = ()
+
+    def point_splits(self) -> Iterator[CommitmentResult | None]:
+        """Each point's commitment split (None for all but windowed commitments)."""
+        if self.point_commitments:
+            return iter(self.point_commitments)
+        return repeat(None, len(self.point_costs))
 
 
 def priceable(quantity: Decimal | None) -> Decimal:
@@ -113,25 +114,20 @@ def price_usage(
     price = _memo_for(terms)
     if bucketed:
         usage_charge = _sum(price(bucket.value) for bucket in series.buckets)
-        points = tuple(
-            PricedPoint(
-                timestamp=point.timestamp,
-                cost=round_money(_sum(price(bucket.value) for bucket in point.buckets), currency),
-            )
+        costs = tuple(
+            round_money(_sum(price(bucket.value) for bucket in point.buckets), currency)
             for point in series.points
         )
     else:
         usage_charge = price(series.total)
-        points = tuple(
-            PricedPoint(timestamp=point.timestamp, cost=price.rounded(point.value))
-            for point in series.points
-        )
+        rounded = price.rounded
+        costs = tuple([rounded(point.value) for point in series.points])
     if commitment is None:
         return PricedUsage(
             total_cost=round_money(usage_charge, currency),
             usage_charge=round_money(usage_charge, currency),
             commitment=None,
-            points=points,
+            point_costs=costs,
         )
     result = apply_commitment(
         usage_charge,
@@ -144,7 +140,7 @@ def price_usage(
         total_cost=rounded.charge,
         usage_charge=rounded.usage_charge,
         commitment=rounded,
-        points=points,
+        point_costs=costs,
     )
 
 
@@ -172,9 +168,11 @@ class _Memo:
 
     def rounded(self, quantity: Decimal | None) -> Decimal:
         """The cost rounded to the currency, as a point shows it."""
+        if quantity is None or quantity < ZERO:
+            quantity = ZERO
         if not self.remembers:
-            return self.round(ZERO if quantity is None or quantity < ZERO else quantity)
-        return _remembered(self.known_rounded, priceable(quantity), self.round)
+            return self.round(quantity)
+        return _remembered(self.known_rounded, quantity, self.round)
 
 
 def _remembered(
@@ -214,22 +212,18 @@ def _windowed(series: SeriesLike, *, terms: PriceTerms, commitment: Commitment) 
         )
         for start, charge in charges.items()
     }
-    points = []
+    splits = []
     for point in series.points:
         starts = {bucket.start for bucket in point.buckets}
         window_results = [results[start] for start in sorted(starts) if start in results]
-        point_result = round_split(sum_results(window_results), currency)
-        points.append(
-            PricedPoint(
-                timestamp=point.timestamp, cost=point_result.charge, commitment=point_result
-            )
-        )
+        splits.append(round_split(sum_results(window_results), currency))
     total = round_split(sum_results(results.values()), currency)
     return PricedUsage(
         total_cost=total.charge,
         usage_charge=total.usage_charge,
         commitment=total,
-        points=tuple(points),
+        point_costs=tuple(split.charge for split in splits),
+        point_commitments=tuple(splits),
     )
 
 

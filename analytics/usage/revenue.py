@@ -318,7 +318,7 @@ def _shares(
                 total_cost=total,
                 usage_charge=alone.usage_charge,
                 commitment=split,
-                points=alone.points,
+                point_costs=alone.point_costs,
             )
         )
     return shares

@@ -347,7 +347,7 @@ def _priced_item(
         event_count=series.event_count,
         total_cost=priced.total_cost,
         currency=line_item.currency,
-        points=_points(series, ((point.cost, point.commitment) for point in priced.points)),
+        points=_points(series, zip(priced.point_costs, priced.point_splits(), strict=True)),
         window_size=ask.request.window_size,
         price=line_item.price,
         line_item=line_item,
@@ -425,7 +425,7 @@ def _aggregated_items(
     }
     aggregates: dict[tuple[str, tuple[str | None, ...]], _Aggregate] = defaultdict(_Aggregate)
     # Thousands of line items can share one series (no group_by): list its windows once.
-    timestamps_of: dict[tuple[str, tuple[str | None, ...]], list[datetime]] = {}
+    index_of: dict[tuple[str, tuple[str | None, ...]], _WindowIndex] = {}
     for revenue in revenues:
         key = (revenue.meter.pk, _group_key(ask, revenue.group))
         if key not in usage:
@@ -441,14 +441,17 @@ def _aggregated_items(
             aggregate.windowed |= (
                 revenue.line_item.commitment_windowed and revenue.meter.is_bucketed
             )
-        if key not in timestamps_of:
-            timestamps_of[key] = [point.timestamp for point in usage[key].points]
-        timestamps = timestamps_of[key]
-        for point in revenue.priced.points:
-            index = max(bisect_right(timestamps, point.timestamp) - 1, 0)
-            aggregate.point_costs[index] += point.cost
-            if point.commitment is not None:
-                aggregate.point_commitments[index].append(point.commitment)
+        if key not in index_of:
+            index_of[key] = _WindowIndex([point.timestamp for point in usage[key].points])
+        index = index_of[key]
+        costs = aggregate.point_costs
+        for point, cost in zip(revenue.series.points, revenue.priced.point_costs, strict=True):
+            costs[index(point.timestamp)] += cost
+        if revenue.priced.point_commitments:
+            for point, split in zip(
+                revenue.series.points, revenue.priced.point_commitments, strict=True
+            ):
+                aggregate.point_commitments[index(point.timestamp)].append(split)
 
     meter_by_id = {meter.pk: meter for meter in ask.meters}
     built = []
@@ -498,6 +501,21 @@ def _aggregated_items(
         )
         built.append((_sort_key(series.group, ask, request.start, ""), item))
     return built
+
+
+class _WindowIndex:
+    """The position of the item's window a point belongs to: its own timestamp's, or (for a
+    line item whose dates start inside a window) the window that holds it."""
+
+    def __init__(self, timestamps: list[datetime]) -> None:
+        self.timestamps = timestamps
+        self.positions = {timestamp: index for index, timestamp in enumerate(timestamps)}
+
+    def __call__(self, timestamp: datetime) -> int:
+        found = self.positions.get(timestamp)
+        if found is None:
+            found = max(bisect_right(self.timestamps, timestamp) - 1, 0)
+        return found
 
 
 def _group_key(ask: _Asker, group: Mapping[str, str | None]) -> tuple[str | None, ...]:

@@ -89,7 +89,7 @@ class TestPriceUsage:
 
         # 10 x 0.10 + 10 x 0.05 + 4 x 0.02; points 9 x 0.10 and 10 x 0.10 + 5 x 0.05
         assert priced.total_cost == D("1.58")
-        assert [point.cost for point in priced.points] == [D("0.90"), D("1.25")]
+        assert list(priced.point_costs) == [D("0.90"), D("1.25")]
         assert priced.commitment is None
 
     def test_the_spec_commitment_example(self) -> None:
@@ -128,12 +128,15 @@ class TestPriceUsage:
 
         # 6 → 10 (true-up 4), 12 → 10 + 2 x 2, 10 → 10; once: 10 + 18 x 2
         assert windowed.total_cost == D(34)
-        assert [(point.cost, point.commitment.true_up) for point in windowed.points] == [
+        assert [
+            (cost, split.true_up)
+            for cost, split in zip(windowed.point_costs, windowed.point_commitments, strict=True)
+        ] == [
             (D(24), D(4)),
             (D(10), D(0)),
         ]
         assert once.total_cost == D(46)
-        assert [point.commitment for point in once.points] == [None, None]
+        assert list(once.point_splits()) == [None, None]
 
     def test_no_value_and_negative_totals_cost_nothing(self) -> None:
         assert priceable(None) == D(0)
