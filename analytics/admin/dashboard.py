@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 
-from analytics.costs import CostAnalytics, cost_analytics
+from analytics.costs import PERIOD_TOTALS, CostAnalytics, cost_analytics
 from analytics.costs.export import breakdown_rows
 from costsheets.formatting import grouped, money_text
 from costsheets.models import Customer, WindowSize
@@ -316,6 +316,8 @@ def _analytics(question: Question) -> CostAnalytics:
         window_size=question.window_size,
         time_zone=TIME_ZONE,
         currency=question.currency,
+        # One chart of everything: the periods' sums, not thousands of items' periods.
+        periods=PERIOD_TOTALS,
     )
 
 

@@ -10,9 +10,11 @@ from analytics.costs.results import (
     PeriodMargin,
     RevenueItem,
 )
-from analytics.costs.selectors import cost_analytics
+from analytics.costs.selectors import ITEM_PERIODS, PERIOD_TOTALS, cost_analytics
 
 __all__ = [
+    "ITEM_PERIODS",
+    "PERIOD_TOTALS",
     "CostAnalytics",
     "CostItem",
     "CustomerMargin",

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import Q
 
@@ -130,13 +131,23 @@ def costed_usage(
     return found
 
 
-def cost_item(usage: CostedUsage, *, costsheet: Costsheet, customer: Customer | None) -> CostItem:
+def cost_item(
+    usage: CostedUsage,
+    *,
+    costsheet: Costsheet,
+    customer: Customer | None,
+    window_costs: dict[datetime, Decimal] | None = None,
+) -> CostItem:
     """Price one customer's usage with one costsheet price (SPEC §4): tiers apply to the whole
-    total (per bucket for bucketed meters), and every period is priced on its own."""
+    total (per bucket for bucketed meters), and every period is priced on its own. With
+    `window_costs`, the periods' costs are added up there instead of kept on the item."""
     price, series = usage.price, usage.series
     meter = price.meter
     assert meter is not None
     priced = price_usage(series, terms=saved_price_terms(price), bucketed=meter.is_bucketed)
+    if window_costs is not None:
+        for point, cost in zip(series.points, priced.point_costs, strict=True):
+            window_costs[point.timestamp] += cost
     return CostItem(
         external_customer_id=usage.external_customer_id,
         customer_id=customer.pk if customer is not None else "",
@@ -156,6 +167,8 @@ def cost_item(usage: CostedUsage, *, costsheet: Costsheet, customer: Customer | 
                 event_count=point.event_count,
             )
             for point, cost in zip(series.points, priced.point_costs, strict=True)
-        ),
+        )
+        if window_costs is None
+        else (),
         currency=price.currency,
     )

@@ -148,6 +148,8 @@ class CostAnalytics:
     include_children: bool = False
     # False when only a page of cost items carries periods (cost_analytics(page=…)).
     periods_complete: bool = True
+    # The periods' sums, when the items carry none (cost_analytics(periods=PERIOD_TOTALS)).
+    period_totals: tuple[PeriodMargin, ...] | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -223,6 +225,8 @@ class CostAnalytics:
     def by_period(self) -> list[PeriodMargin]:
         """Revenue, cost and margin per window start, ascending (each period priced on its own,
         so the periods need not add up to the totals when tiers or commitments apply)."""
+        if self.period_totals is not None:
+            return list(self.period_totals)
         if not self.periods_complete:
             raise ValueError("only a page of items carries periods: ask for every period")
         revenue: dict[datetime, Decimal] = defaultdict(lambda: ZERO)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from analytics.costs.costing import (
     CostedUsage,
@@ -12,7 +14,13 @@ from analytics.costs.costing import (
     costed_usage,
     counting_prices,
 )
-from analytics.costs.results import CostAnalytics, CostItem, PeriodAmount, RevenueItem
+from analytics.costs.results import (
+    CostAnalytics,
+    CostItem,
+    PeriodAmount,
+    PeriodMargin,
+    RevenueItem,
+)
 from analytics.metering import shared_answers
 from analytics.metering.windows import WINDOW_SIZES
 from analytics.usage import UsageAnalyticsItem, UsageAnalyticsRequest, usage_analytics
@@ -33,6 +41,10 @@ from flexprice_site.errors import InvalidOperation, ValidationFailed
 from flexprice_site.models import Environment, Status
 from flexprice_site.pagination import Page
 
+# What cost_analytics(periods=…) gives: every item's periods, or their sums per window only.
+ITEM_PERIODS = "items"
+PERIOD_TOTALS = "totals"
+
 
 @shared_answers()
 def cost_analytics(
@@ -49,6 +61,7 @@ def cost_analytics(
     costsheet_id: str | None = None,
     currency: str | None = None,
     page: Page | None = None,
+    periods: str = ITEM_PERIODS,
 ) -> CostAnalytics:
     """Cost, revenue and margin of one customer (with its children, if asked) or of every
     customer over `[start, end)`.
@@ -61,8 +74,9 @@ def cost_analytics(
 
     `page`: only the cost items of this page (in the items' order) carry their periods, and
     revenue items carry none — what the API shows; the totals still cover everything. The
-    periods of thousands of items are then neither read nor priced. None: every item's periods
-    (the dashboard, reports and CSV add them up).
+    periods of thousands of items are then neither read nor priced. Without a page, `periods`
+    says what periods come: every item's (ITEM_PERIODS), or only their sums per window for
+    `by_period` (PERIOD_TOTALS: the dashboard's and the reports' chart of everything).
 
     Raises NotFound for an unknown customer or costsheet, ValidationFailed for bad input and
     InvalidOperation when the scope's prices mix currencies and `currency` names none.
@@ -96,6 +110,7 @@ def cost_analytics(
     # One customer's handful of items are cheap to detail; every customer's are not.
     every_period = page is None or unit is not None
     windows = window_size if every_period else None
+    totals_only = page is None and periods == PERIOD_TOTALS
     revenue = usage_analytics(
         environment=environment,
         request=UsageAnalyticsRequest(
@@ -111,6 +126,7 @@ def cost_analytics(
             currency=currency,
             # Cost items have no `sources`: don't ask the engine for them.
             with_sources=False,
+            item_points=not totals_only,
         ),
     )
     found_currency = _one_currency(revenue.currency, {price.currency for price in prices})
@@ -145,7 +161,10 @@ def cost_analytics(
         {usage.external_customer_id for usage in costed}
         | {external_id for external_id, _ in revenue_rows},
     )
-    cost_items = _cost_items(costed, costsheet, customers)
+    cost_windows: dict[datetime, Decimal] | None = (
+        defaultdict(lambda: ZERO) if totals_only else None
+    )
+    cost_items = _cost_items(costed, costsheet, customers, cost_windows)
     if not every_period and window_size is not None and page is not None:
         cost_items = _with_page_periods(
             cost_items,
@@ -175,7 +194,10 @@ def cost_analytics(
         time_zone=zone,
         external_customer_id=unit.customer.external_customer_id if unit else None,
         include_children=include_children,
-        periods_complete=every_period,
+        periods_complete=every_period and not totals_only,
+        period_totals=(
+            _period_totals(revenue.window_costs, cost_windows) if cost_windows is not None else None
+        ),
     )
 
 
@@ -317,14 +339,37 @@ def _customers(
     return {customer.external_customer_id: customer for customer in rows}
 
 
+def _period_totals(
+    revenue: Sequence[tuple[datetime, Decimal]], cost: Mapping[datetime, Decimal]
+) -> tuple[PeriodMargin, ...]:
+    earned = dict(revenue)
+    return tuple(
+        PeriodMargin(
+            timestamp=moment,
+            revenue=earned.get(moment, ZERO),
+            cost=cost.get(moment, ZERO),
+            margin=earned.get(moment, ZERO) - cost.get(moment, ZERO),
+        )
+        for moment in sorted(set(earned) | set(cost))
+    )
+
+
 def _cost_items(
-    costed: Sequence[CostedUsage], costsheet: Costsheet | None, customers: Mapping[str, Customer]
+    costed: Sequence[CostedUsage],
+    costsheet: Costsheet | None,
+    customers: Mapping[str, Customer],
+    window_costs: dict[datetime, Decimal] | None = None,
 ) -> tuple[CostItem, ...]:
     if costsheet is None:
         return ()
     order = {usage.price.pk: (usage.price.created_at, usage.price.pk) for usage in costed}
     items = [
-        cost_item(usage, costsheet=costsheet, customer=customers.get(usage.external_customer_id))
+        cost_item(
+            usage,
+            costsheet=costsheet,
+            customer=customers.get(usage.external_customer_id),
+            window_costs=window_costs,
+        )
         for usage in costed
     ]
     items.sort(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analytics.costs import cost_analytics
+from analytics.costs import PERIOD_TOTALS, cost_analytics
 from analytics.reports.content import ReportData, report_data_build
 from analytics.reports.models import ReportSchedule
 from analytics.reports.periods import (
@@ -53,6 +53,7 @@ def report_data_for(*, schedule: ReportSchedule, period: Period) -> ReportData:
         start=period.start,
         end=period.end,
         window_size=window_size_for(schedule.cadence),
+        periods=PERIOD_TOTALS,
         **arguments,
     )
     # Only the previous period's totals are compared: no windows needed.

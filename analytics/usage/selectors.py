@@ -102,12 +102,25 @@ def usage_analytics(
         for sort_key, item in by_meter[meter.pk]
     ]
     items.sort(key=lambda pair: (pair[1].name, pair[0]))
-    return _result(request, [item for _, item in items], currency=currency)
+    return _result(request, [item for _, item in items], currency=currency, ask=ask)
 
 
 def _result(
-    request: UsageAnalyticsRequest, items: list[UsageAnalyticsItem], *, currency: str
+    request: UsageAnalyticsRequest,
+    items: list[UsageAnalyticsItem],
+    *,
+    currency: str,
+    ask: _Asker | None = None,
 ) -> UsageAnalyticsResult:
+    window_costs: dict[datetime, Decimal] = defaultdict(lambda: ZERO)
+    if ask is not None:
+        for timestamp, cost in ask.window_costs.items():
+            window_costs[timestamp] += cost
+    for item in items:
+        for point in item.points:
+            window_costs[point.timestamp] += point.cost
+    if not request.item_points:
+        items = [dataclasses.replace(item, points=()) if item.points else item for item in items]
     return UsageAnalyticsResult(
         items=tuple(items),
         total_cost=sum((item.total_cost for item in items), ZERO),
@@ -115,6 +128,7 @@ def _result(
         start=request.start,
         end=request.end,
         window_size=request.window_size,
+        window_costs=tuple(sorted(window_costs.items())),
     )
 
 
@@ -153,6 +167,8 @@ class _Asker:
     request: UsageAnalyticsRequest
     engine_groups: tuple[str, ...]
     meters: list[Meter]
+    # Point costs of items built without points (request.item_points False), per window.
+    window_costs: dict[datetime, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
 
     def query(
         self,
@@ -470,11 +486,18 @@ def _aggregated_items(
                 line_item=only,
             )
         costs = []
-        for index in range(len(series.points)):
-            windows = aggregate.point_commitments.get(index)
-            costs.append(
-                (aggregate.point_costs.get(index, ZERO), sum_results(windows) if windows else None)
-            )
+        if request.item_points:
+            for index in range(len(series.points)):
+                windows = aggregate.point_commitments.get(index)
+                costs.append(
+                    (
+                        aggregate.point_costs.get(index, ZERO),
+                        sum_results(windows) if windows else None,
+                    )
+                )
+        else:
+            for index, cost in aggregate.point_costs.items():
+                ask.window_costs[series.points[index].timestamp] += cost
         item = UsageAnalyticsItem(
             meter=meter_by_id[meter_id],
             feature=None,
@@ -484,7 +507,7 @@ def _aggregated_items(
             event_count=series.event_count,
             total_cost=aggregate.total_cost,
             currency=currency,
-            points=_points(series, costs),
+            points=_points(series, costs) if request.item_points else (),
             window_size=request.window_size,
             price=_only({line_item.price_id: line_item.price for line_item in contributors}),
             line_item=only,

@@ -72,9 +72,13 @@ class UsageAnalyticsRequest:
     currency: str | None = None
     # False: usage only, no line item is looked at (every cost is 0, currency "").
     priced: bool = True
-    # False: items carry no `sources` (empty), which spares one engine question per meter;
-    # for callers that never show them (cost analytics, the meter chart).
+    # False: items carry no `sources` (empty); for callers that never show them (cost
+    # analytics, the meter chart).
     with_sources: bool = True
+    # False: items carry no points; the result's `window_costs` still add them up. For callers
+    # that show one chart of everything (the margin dashboard, reports), not thousands of
+    # items' points.
+    item_points: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,3 +159,5 @@ class UsageAnalyticsResult:
     start: datetime
     end: datetime
     window_size: str | None
+    # Σ over the items of their points' costs, per window start, ascending.
+    window_costs: tuple[tuple[datetime, Decimal], ...] = ()

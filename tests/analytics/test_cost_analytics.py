@@ -5,6 +5,7 @@ Every expected number is worked out by hand from tests/analytics/cost_world.py's
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import time_machine
 
 from analytics.costs import (
+    PERIOD_TOTALS,
     CostAnalytics,
     CustomerMargin,
     MeterMargin,
@@ -584,6 +586,32 @@ def test_a_page_of_every_customer_leaves_the_periods_of_the_rest_out(world: Worl
     assert all(not item.periods for item in result.revenue_items)
     with pytest.raises(ValueError, match="only a page"):
         result.by_period()
+
+
+@pytest.mark.parametrize("customer", [None, "acme-1"])
+def test_period_totals_are_the_sums_of_every_items_periods(
+    world: World, customer: str | None
+) -> None:
+    # Given two customers' usage, asked with every item's periods and with their sums only
+    _second_customer(world)
+    arguments = {"start": JAN_START, "end": JAN_END, "external_customer_id": customer}
+    detailed = cost_analytics(environment=world.environment, **arguments)
+    summed = cost_analytics(environment=world.environment, periods=PERIOD_TOTALS, **arguments)
+
+    # Then the chart, the totals and the items agree; only the items' periods are left out
+    assert summed.by_period() == detailed.by_period()
+    assert len(summed.by_period()) == (3 if customer is None else 2)
+    assert (summed.total_cost, summed.total_revenue) == (
+        detailed.total_cost,
+        detailed.total_revenue,
+    )
+    assert summed.by_customer() == detailed.by_customer()
+    assert [dataclasses.replace(item, periods=()) for item in detailed.cost_items] == list(
+        summed.cost_items
+    )
+    assert [dataclasses.replace(item, periods=()) for item in detailed.revenue_items] == list(
+        summed.revenue_items
+    )
 
 
 def test_expand_embeds_meter_and_price(api: KeyedClient, world: World) -> None:
