@@ -31,6 +31,13 @@ def decode(payload: bytes | memoryview | None) -> np.ndarray:
     return np.frombuffer(payload, dtype=">i4")[1::2].astype(np.int32)
 
 
+def decode_packed(packed: bytes | memoryview | None) -> np.ndarray:
+    """Ids packed as day rows keep them (4 bytes each, big-endian), as native int32."""
+    if not packed:
+        return np.empty(0, dtype=np.int32)
+    return np.frombuffer(packed, dtype=">i4").astype(np.int32)
+
+
 def _sorted_distinct(ids: np.ndarray) -> np.ndarray:
     ordered = np.sort(ids)
     if len(ordered) < 2:

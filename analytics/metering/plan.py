@@ -197,6 +197,11 @@ def rollup_span(
     return RollupSpan(start=start, end=end, day_ranges=_day_ranges(start, end, cuts))
 
 
+# Ids packed as day rows keep them: 4 bytes each, big-endian, ascending. For ids ≥ 1 the
+# big-endian bytes sort as the numbers do, so ordering by them orders the ids.
+PACKED_IDS = "string_agg(DISTINCT int4send({ids}), ''::bytea ORDER BY int4send({ids}))"
+
+
 def dictionary_match(meter_param: str, value: str, alias: str = "v") -> str:
     """The condition that dictionary row `alias` (analytics_metervalue) is `value`'s entry in
     the meter `meter_param`: found through the (meter, MD5) index, then compared in full."""
@@ -214,10 +219,10 @@ def dictionary_lookup(meter_param: str, value: str) -> str:
 
 def day_ids_sql(row: str) -> str:
     """A scalar subquery: the ids of the hourly rows behind the day row `row`, united and
-    ascending (what a day row's ids are once compaction has refreshed them). A day row without
-    property values stands for every hourly row of its key (rows collapsed over the kept
-    properties; for a meter that keeps none, every row has none)."""
-    return f"""(SELECT coalesce(array_agg(DISTINCT u ORDER BY u), '{{}}'::int[])
+    packed as a day row keeps them (what its ids are once compaction has refreshed them). A
+    day row without property values stands for every hourly row of its key (rows collapsed
+    over the kept properties; for a meter that keeps none, every row has none)."""
+    return f"""(SELECT coalesce({PACKED_IDS.format(ids="u")}, ''::bytea)
      FROM analytics_usagerollup AS h CROSS JOIN LATERAL unnest(h.unique_ids) AS u
      WHERE h.meter_id = {row}.meter_id
        AND h.external_customer_id = {row}.external_customer_id
@@ -247,8 +252,10 @@ def _kept_value(meter: Meter, name: str, alias: str) -> str:
 @dataclass(frozen=True)
 class _Reader:
     """Builds the branches of one (query, meter) relation; `distinct` adds the columns a
-    distinct count reads: `unique_ids` (int[] of dictionary ids) and `unique_value` (text of a
-    raw value the dictionary does not know, which counts as itself)."""
+    distinct count reads (DISTINCT_COLUMNS): a row's dictionary ids packed (day rows; a raw
+    event's one id) or as `array_send` pairs past the header (hourly rows), the text of a raw
+    value the dictionary does not know (it counts as itself), and whether the row is one
+    event's (raw rows are combined per window in SQL; rollup rows are sent as they are)."""
 
     query: UsageQuery
     meter: Meter
@@ -272,11 +279,18 @@ class _Reader:
         every value counts as its text (raw events alone: no id is read anywhere)."""
         columns = [f"{alias}.{column}" for column in _MEASURES]
         if self.distinct and not mapped:
-            columns += ["NULL::int[] AS unique_ids", f"{alias}.unique_value"]
+            columns += [
+                "NULL::bytea AS packed_ids",
+                "NULL::bytea AS sent_ids",
+                f"{alias}.unique_value",
+                "true AS single",
+            ]
         elif self.distinct:
             columns += [
-                "CASE WHEN v.value_id IS NOT NULL THEN ARRAY[v.value_id] END AS unique_ids",
+                "int4send(v.value_id) AS packed_ids",
+                "NULL::bytea AS sent_ids",
                 f"CASE WHEN v.value_id IS NULL THEN {alias}.unique_value END AS unique_value",
+                "true AS single",
             ]
         else:
             columns.append(f"{alias}.unique_value")
@@ -293,8 +307,8 @@ class _Reader:
         lookup = dictionary_lookup(self.params.add(self.meter.pk), f"{alias}.unique_value")
         return f"{relation} {lookup}"
 
-    def rows(self, alias: str, time_column: str, unique_ids: str) -> str:
-        """Columns of rollup rows `alias` read as partial rows."""
+    def rows(self, alias: str, time_column: str, packed: str, sent: str) -> str:
+        """Columns of rollup rows `alias` read as partial rows; `packed`/`sent`: their ids."""
         columns = [
             f"{alias}.external_customer_id AS customer",
             f"{alias}.source",
@@ -303,7 +317,12 @@ class _Reader:
             *(f"{alias}.{column}" for column in _MEASURES[4:]),
         ]
         if self.distinct:
-            columns += [f"{unique_ids} AS unique_ids", "NULL::text AS unique_value"]
+            columns += [
+                f"{packed} AS packed_ids",
+                f"{sent} AS sent_ids",
+                "NULL::text AS unique_value",
+                "false AS single",
+            ]
         else:
             columns.append("NULL::text AS unique_value")
         columns += [
@@ -344,8 +363,8 @@ def partials_sql(
 ) -> str:
     """The meter's partial rows for `query` (see the module's docstring), as one SELECT.
 
-    `distinct`: rows carry `unique_ids` and `unique_value` for a distinct count (see
-    _Reader) instead of the raw unique value alone.
+    `distinct`: rows carry the columns a distinct count reads (see _Reader) instead of the
+    raw unique value alone.
     """
     reader = _Reader(query=query, meter=meter, params=params, distinct=distinct)
     span = rollup_span(query, meter, windows=windows)
@@ -384,9 +403,12 @@ def partials_sql(
         edge = raw_partials_sql(query, meter, params, start=span.end)
         branches.append(_select(raw_columns, reader.raw_relation(edge), [ready]))
 
-    hourly = reader.rows("r", "hour", "r.unique_ids")
+    hourly = reader.rows("r", "hour", "NULL::bytea", "substring(array_send(r.unique_ids) FROM 21)")
     daily = reader.rows(
-        "d", "day", f"CASE WHEN d.ids_stale THEN {day_ids_sql('d')} ELSE d.unique_ids END"
+        "d",
+        "day",
+        f"CASE WHEN d.ids_stale THEN {day_ids_sql('d')} ELSE d.unique_ids END",
+        "NULL::bytea",
     )
     for first, last in span.hour_ranges():
         conditions = [ready, *reader.row_conditions("r")]

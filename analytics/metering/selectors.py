@@ -15,7 +15,9 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-from analytics.metering.distinct import DistinctCounter, decode
+import numpy as np
+
+from analytics.metering.distinct import DistinctCounter, decode, decode_packed
 from analytics.metering.parallel import each_in_parallel
 from analytics.metering.plan import counts_distinct, partials_sql
 from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
@@ -196,46 +198,84 @@ def _read_bucketed(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
     return series
 
 
+@dataclass
+class _Segment:
+    """What one group's window brings to a distinct count (distinct_statement's rows)."""
+
+    event_count: int = 0
+    packed: list[bytes] = field(default_factory=list)
+    sent: list[bytes] = field(default_factory=list)
+    id_rows: int = 0
+    texts: list[str] = field(default_factory=list)
+
+
 def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
-    """Rows of a distinct statement (ordered by group, then window): each window's distinct
-    count, and each group's over all of its windows (a value seen in several windows counts
-    once), from the ids in numpy plus the raw values the dictionary lacks."""
+    """Rows of a distinct statement: each window's distinct count, and each group's over all
+    of its windows (a value seen in several windows counts once), from the ids in numpy plus
+    the raw values the dictionary lacks."""
     width = len(layout.group_columns)
     windows = layout.windows
-    # Every row's ids in one array: row i's are ids[starts[i]:starts[i + 1]] (8 payload bytes
-    # an id).
-    payloads = [row[-3] or b"" for row in rows]
-    ids = decode(b"".join(payloads))
-    starts = [0]
-    for payload in payloads:
-        starts.append(starts[-1] + len(payload) // 8)
-    counter = DistinctCounter(int(ids.max()) + 1 if len(ids) else 0)
+    key_width = width if windows is None else width + 1
+    segments: dict[tuple, dict[int | None, _Segment]] = defaultdict(dict)
+    largest = 0
+    for row in rows:
+        group = row[:width]
+        window = row[width] if windows is not None else None
+        segment = segments[group].get(window)
+        if segment is None:
+            segment = segments[group][window] = _Segment()
+        event_count, packed, sent, id_rows, texts = row[key_width : key_width + 5]
+        segment.event_count += event_count
+        if packed:
+            segment.packed.append(packed)
+            segment.id_rows += id_rows
+            largest = max(largest, int.from_bytes(packed[-4:]))
+        if sent:
+            segment.sent.append(sent)
+            segment.id_rows += id_rows
+            largest = max(largest, int.from_bytes(sent[-4:]))
+        if texts:
+            segment.texts.extend(texts)
+    # Ids come ascending within each row, so a row's last id is its largest.
+    counter = DistinctCounter(largest + 1)
     series: dict[tuple, _Series] = {}
-    first = 0
-    for last in range(1, len(rows) + 1):
-        group = rows[first][:width]
-        if last < len(rows) and rows[last][:width] == group:
-            continue
-        mine = rows[first:last]
-        bounds = [start - starts[first] for start in starts[first : last + 1]]
-        counts = counter.group(
-            ids[starts[first] : starts[last]], bounds, [row[-2] <= 1 for row in mine]
-        )
-        texts = [row[-1] or () for row in mine]
+    for group, by_window in segments.items():
+        order = sorted(by_window, key=lambda window: window or 0)
+        mine = [by_window[window] for window in order]
+        ids, bounds = _group_ids(mine)
+        counts = counter.group(ids, bounds, [segment.id_rows <= 1 for segment in mine])
         item = series[group] = _Series(group)
-        item.event_count = sum(row[-4] for row in mine)
+        item.event_count = sum(segment.event_count for segment in mine)
+        texts = [segment.texts for segment in mine]
         unknown = len(set().union(*texts)) if any(texts) else 0
         item.total = Decimal(counts[-1] + unknown)
         if windows is not None:
-            for row, count, values in zip(mine, counts, texts, strict=False):
-                window = row[width]
+            for window, segment, count in zip(order, mine, counts, strict=False):
+                assert window is not None
                 item.points[window] = UsagePoint(
                     timestamp=windows[window - 1],
-                    value=Decimal(count + len(values)),
-                    event_count=row[-4],
+                    value=Decimal(count + len(set(segment.texts))),
+                    event_count=segment.event_count,
                 )
-        first = last
     return series
+
+
+def _group_ids(segments: list[_Segment]) -> tuple[np.ndarray, list[int]]:
+    """A group's ids, window after window, and where each window's start (and the end)."""
+    parts, bounds = [], [0]
+    if not any(segment.sent for segment in segments):
+        # Day rows and raw events only: one decoding for the whole group.
+        packed = b"".join(chunk for segment in segments for chunk in segment.packed)
+        for segment in segments:
+            bounds.append(bounds[-1] + sum(len(chunk) for chunk in segment.packed) // 4)
+        return decode_packed(packed), bounds
+    for segment in segments:
+        window = np.concatenate(
+            [decode_packed(b"".join(segment.packed)), decode(b"".join(segment.sent))]
+        )
+        parts.append(window)
+        bounds.append(bounds[-1] + len(window))
+    return np.concatenate(parts), bounds
 
 
 def _bucket_order(bucket: Bucket) -> tuple:

@@ -161,33 +161,44 @@ def usage_statement(*, meter: Meter, layout: Layout, partials_sql: str, params: 
 
 
 def distinct_statement(*, layout: Layout, partials_sql: str, params: SqlParams) -> str:
-    """One statement giving, per group and window (per group without windows), the events,
-    the dictionary ids of the rows that fall there and the raw values the dictionary lacks.
+    """One statement giving what a distinct count needs, per group and window (per group
+    without windows): rollup rows one by one (their ids are sent as stored), and raw events
+    combined per group and window in SQL (one id, or one unknown value, each).
 
-    The partials carry `unique_ids` (plan.partials_sql with distinct=True). Rows: group
-    columns, [w,] Σ event_count, the ids as concatenated `array_send` payloads past their
-    20-byte headers (distinct.decode reads them), how many rows brought ids (one row's ids are
-    distinct already), and the distinct raw values; ordered by group, then window, so that
-    each group's windows come together.
+    The partials carry the distinct columns (plan.partials_sql with distinct=True). Rows: group
+    columns, [w,] Σ event_count, packed ids (4 bytes each, big-endian), ids as `array_send`
+    pairs past the header, how many rows brought ids, the distinct raw values the dictionary
+    lacks. A group and window may come in several rows (distinct.py puts them together).
     """
     groups = list(layout.group_columns)
     keys = [*groups, "w"] if layout.windows is not None else groups
-    select = [
+    sources = [SOURCES] if layout.sources else []
+    single = [
         *keys,
         EVENT_COUNT,
-        "string_agg(substring(array_send(unique_ids) FROM 21), ''::bytea)",
-        "count(unique_ids)",
+        "string_agg(packed_ids, ''::bytea)",
+        "NULL::bytea",
+        "count(packed_ids)",
         "array_agg(DISTINCT unique_value) FILTER (WHERE unique_value IS NOT NULL)",
+        *sources,
     ]
-    if layout.sources:
-        select.append(SOURCES)
+    rolled = [
+        *keys,
+        "event_count",
+        "packed_ids",
+        "sent_ids",
+        "1::bigint",
+        "NULL::text[]",
+        *(["CASE WHEN source = '' THEN '{}' ELSE ARRAY[source] END"] if sources else []),
+    ]
     grouping = f"\nGROUP BY {', '.join(keys)}" if keys else ""
-    order = f"\nORDER BY {', '.join(keys)}" if keys else ""
     return (
-        f"WITH partials AS (\n{partials_sql}\n)\n"
-        f"SELECT {', '.join(select)}\n"
-        f"FROM ({_placed(layout, params)}) AS placed{grouping}\n"
-        f"HAVING sum(event_count) > 0{order}"
+        f"WITH partials AS (\n{partials_sql}\n),\n"
+        f"placed AS MATERIALIZED ({_placed(layout, params)})\n"
+        f"SELECT {', '.join(rolled)}\nFROM placed WHERE NOT single AND event_count > 0\n"
+        "UNION ALL\n"
+        f"SELECT {', '.join(single)}\nFROM placed WHERE single{grouping}\n"
+        "HAVING sum(event_count) > 0"
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from analytics.metering.partials import partials_with_kept_values_sql
 from analytics.metering.plan import (
+    PACKED_IDS,
     counts_distinct,
     day_ids_sql,
     dictionary_lookup,
@@ -60,11 +61,13 @@ def _latest(column: str) -> str:
     )
 
 
-# A row's distinct value ids, ascending; an empty array for meters that count none.
-_UNIQUE_IDS = (
-    "coalesce(array_agg(DISTINCT v.value_id ORDER BY v.value_id) "
-    "FILTER (WHERE v.value_id IS NOT NULL), '{}'::int[])"
-)
+# A row's distinct value ids, ascending: an array in hourly rows, packed in day rows.
+_UNIQUE_IDS = {
+    "hour": "coalesce(array_agg(DISTINCT v.value_id ORDER BY v.value_id) "
+    "FILTER (WHERE v.value_id IS NOT NULL), '{}'::int[])",
+    "day": f"coalesce({PACKED_IDS.format(ids='v.value_id')}, ''::bytea)",
+}
+_NO_IDS = {"hour": "'{}'::int[]", "day": "''::bytea"}
 
 
 def meter_rows_sql(
@@ -86,10 +89,10 @@ def meter_rows_sql(
     """
     partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
     dictionary = ""
-    unique_ids = "'{}'::int[]"
+    unique_ids = _NO_IDS[unit]
     if counts_distinct(meter):
         dictionary = f"\n{dictionary_lookup(params.add(meter.pk), 'partials.unique_value')}"
-        unique_ids = _UNIQUE_IDS
+        unique_ids = _UNIQUE_IDS[unit]
     return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
        customer,
        source,
@@ -173,7 +176,7 @@ def _merge(column: str, *, table: str) -> str:
 def _upsert(table: str, unit: str, selects: Sequence[str]) -> str:
     updates = [f"{column} = {_merge(column, table=table)}" for column in MEASURE_COLUMNS]
     if table == DAILY:
-        updates.append("ids_stale = r.ids_stale OR cardinality(EXCLUDED.unique_ids) > 0")
+        updates.append("ids_stale = r.ids_stale OR length(EXCLUDED.unique_ids) > 0")
     rows = "\nUNION ALL\n".join(selects)
     assignments = ",\n    ".join(updates)
     return f"""INSERT INTO {table} AS r {_columns(unit)}
@@ -293,7 +296,7 @@ def compact_day(
        {params.add(day_start)}::timestamptz,
        sum(event_count)::bigint, sum(value_count)::bigint, sum(value_sum), max(value_max),
        sum(value_time_sum), {_latest("latest_ts")}, {_latest("latest_ingested")},
-       {_latest("latest_id")}, {_latest("latest_value")}, '{{}}'::int[],
+       {_latest("latest_id")}, {_latest("latest_value")}, ''::bytea,
        {params.add(counts_distinct(meter))}::boolean
 FROM {HOURLY}
 WHERE meter_id = {params.add(meter.pk)}

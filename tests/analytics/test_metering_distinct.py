@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.metering import distinct
-from analytics.metering.distinct import DistinctCounter, decode
+from analytics.metering.distinct import DistinctCounter, decode, decode_packed
 
 
 def payload(ids: list[int]) -> bytes:
@@ -100,3 +100,14 @@ class TestDistinctCounter:
         assert counter.group(ids, [0, 3, 5], [False, True]) == [2, 2, 3]
         assert counter.count(np.array([], dtype=np.int32)) == 0
         assert counter.count(np.array([7, 7, 7], dtype=np.int32)) == 1
+
+
+@given(ids=any_ids)
+def test_decode_packed_reads_ids_as_day_rows_keep_them(ids: list[int]) -> None:
+    packed = b"".join(value.to_bytes(4, "big") for value in ids)
+
+    decoded = decode_packed(packed)
+
+    assert decoded.dtype == np.dtype(np.int32)
+    assert decoded.tolist() == ids
+    assert decode_packed(None).tolist() == decode_packed(b"").tolist() == []
