@@ -139,32 +139,33 @@ def _read_plain(
     timed = kind == AggregationType.WEIGHTED_SUM
     as_reported = kind in _AS_REPORTED
     series: dict[tuple, _Series] = {}
+    get = series.get
     start, end = query.start, query.end
+    point_at = 2 if windows is not None else 0  # where the event count is, after the group
     for row in rows:
         group = row[:width]
-        item = series.get(group)
+        item = get(group)
         if item is None:
             item = series[group] = _Series(group)
-        if windows is None:
-            window, is_total, event_count, measures = None, True, row[width], row[width + 1 :]
-        else:
-            window, is_total, event_count = row[width], row[width + 1], row[width + 2]
-            measures = row[width + 3 :]
-        if is_total:
+        event_count = row[width + point_at]
+        measures = row[width + point_at + 1 :]
+        if windows is None or row[width + 1]:  # the total (GROUPING(w) = 1)
             item.event_count = event_count
             item.total = _value(kind, event_count, measures, start=start, end=end)
             continue
-        assert windows is not None
+        window = row[width]
         timestamp = windows[window - 1]
         if as_reported:
             value = measures[1] if measures[0] else None
+        elif kind == AggregationType.COUNT:
+            value = Decimal(event_count)
         elif timed and measures[0]:
             value = _weighted_sum(measures, max(timestamp, start), min(windows[window], end))
         elif timed:
             value = None  # no event carried a value
         else:
             value = _value(kind, event_count, measures, start=start, end=end)
-        item.points[window] = UsagePoint(timestamp=timestamp, value=value, event_count=event_count)
+        item.points[window] = UsagePoint(timestamp, value, event_count)
     return series
 
 
@@ -363,22 +364,26 @@ def _run_statement(
         else:
             built = _read_plain(query, meter, layout, rows)
     result = []
-    for item in sorted(built.values(), key=_group_order):
+    group_by, meter_id = query.group_by, meter.pk
+    for item in sorted(built.values(), key=_group_order) if len(built) > 1 else built.values():
+        buckets: tuple[Bucket, ...] = ()
         if bucketed:
             points = _bucketed_points(layout, item)
             total = None if item.total is None else plain(item.total)
+            buckets = tuple(sorted(item.buckets, key=_bucket_order))
         else:
-            points = tuple(point for _, point in sorted(item.points.items()))
+            found = item.points
+            points = tuple([found[window] for window in sorted(found)])
             total = item.total
         result.append(
             UsageSeries(
-                meter_id=meter.pk,
-                group=dict(zip(query.group_by, item.group, strict=True)),
+                meter_id=meter_id,
+                group=dict(zip(group_by, item.group, strict=True)),
                 total=total,
                 event_count=item.event_count,
                 points=points,
-                buckets=tuple(sorted(item.buckets, key=_bucket_order)),
-                sources=tuple(sorted(sources.get(item.group, ()))),
+                buckets=buckets,
+                sources=tuple(sorted(sources[item.group])) if item.group in sources else (),
             )
         )
     return result
