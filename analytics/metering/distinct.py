@@ -1,8 +1,8 @@
 """Exact distinct counts over the integer ids of a meter's value dictionary, in numpy.
 
 A distinct-count statement (statements.distinct_statement) returns, per group and window, the
-ids of the rows that fall there (rollup rows hold each row's distinct ids; raw events one id
-each) and the raw values the dictionary does not know yet, which count as themselves (they are
+packed ids of the rows that fall there (rollup rows hold each row's distinct ids; raw events one
+id each) and the raw values the dictionary does not know yet, which count as themselves (they are
 no id's value, so the two never overlap). This module counts them: per window, the ids'
 distinct number; per group, the number of distinct ids over all of its windows.
 
@@ -23,16 +23,8 @@ import numpy as np
 DENSE_LIMIT = 16_000_000
 
 
-def decode(payload: bytes | memoryview | None) -> np.ndarray:
-    """Ids from concatenated `array_send` payloads past their headers: (length, value) pairs of
-    big-endian int32, as native int32."""
-    if not payload:
-        return np.empty(0, dtype=np.int32)
-    return np.frombuffer(payload, dtype=">i4")[1::2].astype(np.int32)
-
-
-def decode_packed(packed: bytes | memoryview | None) -> np.ndarray:
-    """Ids packed as day rows keep them (4 bytes each, big-endian), as native int32."""
+def decode(packed: bytes | memoryview | None) -> np.ndarray:
+    """Ids packed as rollup rows keep them (4 bytes each, big-endian), as native int32."""
     if not packed:
         return np.empty(0, dtype=np.int32)
     return np.frombuffer(packed, dtype=">i4").astype(np.int32)

@@ -222,8 +222,10 @@ def day_ids_sql(row: str) -> str:
     packed as a day row keeps them (what its ids are once compaction has refreshed them). A
     day row without property values stands for every hourly row of its key (rows collapsed
     over the kept properties; for a meter that keeps none, every row has none)."""
-    return f"""(SELECT coalesce({PACKED_IDS.format(ids="u")}, ''::bytea)
-     FROM analytics_usagerollup AS h CROSS JOIN LATERAL unnest(h.unique_ids) AS u
+    return f"""(SELECT coalesce(string_agg(DISTINCT u, ''::bytea ORDER BY u), ''::bytea)
+     FROM analytics_usagerollup AS h
+     CROSS JOIN LATERAL generate_series(1, length(h.unique_ids), 4) AS at
+     CROSS JOIN LATERAL substring(h.unique_ids FROM at FOR 4) AS u
      WHERE h.meter_id = {row}.meter_id
        AND h.external_customer_id = {row}.external_customer_id
        AND h.hour >= {row}.day AND h.hour < {row}.day + interval '1 day'
@@ -252,10 +254,10 @@ def _kept_value(meter: Meter, name: str, alias: str) -> str:
 @dataclass(frozen=True)
 class _Reader:
     """Builds the branches of one (query, meter) relation; `distinct` adds the columns a
-    distinct count reads (DISTINCT_COLUMNS): a row's dictionary ids packed (day rows; a raw
-    event's one id) or as `array_send` pairs past the header (hourly rows), the text of a raw
-    value the dictionary does not know (it counts as itself), and whether the row is one
-    event's (raw rows are combined per window in SQL; rollup rows are sent as they are)."""
+    distinct count reads: a row's dictionary ids packed (a rollup row's, or a raw event's one
+    id), the text of a raw value the dictionary does not know (it counts as itself), and
+    whether the row is one event's (raw rows are combined per window in SQL; rollup rows are
+    sent as they are)."""
 
     query: UsageQuery
     meter: Meter
@@ -279,16 +281,10 @@ class _Reader:
         every value counts as its text (raw events alone: no id is read anywhere)."""
         columns = [f"{alias}.{column}" for column in _MEASURES]
         if self.distinct and not mapped:
-            columns += [
-                "NULL::bytea AS packed_ids",
-                "NULL::bytea AS sent_ids",
-                f"{alias}.unique_value",
-                "true AS single",
-            ]
+            columns += ["NULL::bytea AS packed_ids", f"{alias}.unique_value", "true AS single"]
         elif self.distinct:
             columns += [
                 "int4send(v.value_id) AS packed_ids",
-                "NULL::bytea AS sent_ids",
                 f"CASE WHEN v.value_id IS NULL THEN {alias}.unique_value END AS unique_value",
                 "true AS single",
             ]
@@ -307,8 +303,8 @@ class _Reader:
         lookup = dictionary_lookup(self.params.add(self.meter.pk), f"{alias}.unique_value")
         return f"{relation} {lookup}"
 
-    def rows(self, alias: str, time_column: str, packed: str, sent: str) -> str:
-        """Columns of rollup rows `alias` read as partial rows; `packed`/`sent`: their ids."""
+    def rows(self, alias: str, time_column: str, packed: str) -> str:
+        """Columns of rollup rows `alias` read as partial rows; `packed`: their ids."""
         columns = [
             f"{alias}.external_customer_id AS customer",
             f"{alias}.source",
@@ -319,7 +315,6 @@ class _Reader:
         if self.distinct:
             columns += [
                 f"{packed} AS packed_ids",
-                f"{sent} AS sent_ids",
                 "NULL::text AS unique_value",
                 "false AS single",
             ]
@@ -403,12 +398,11 @@ def partials_sql(
         edge = raw_partials_sql(query, meter, params, start=span.end)
         branches.append(_select(raw_columns, reader.raw_relation(edge), [ready]))
 
-    hourly = reader.rows("r", "hour", "NULL::bytea", "substring(array_send(r.unique_ids) FROM 21)")
+    hourly = reader.rows("r", "hour", "r.unique_ids")
     daily = reader.rows(
         "d",
         "day",
         f"CASE WHEN d.ids_stale THEN {day_ids_sql('d')} ELSE d.unique_ids END",
-        "NULL::bytea",
     )
     for first, last in span.hour_ranges():
         conditions = [ready, *reader.row_conditions("r")]

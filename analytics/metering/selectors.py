@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analytics.metering.distinct import DistinctCounter, decode, decode_packed
+from analytics.metering.distinct import DistinctCounter, decode
 from analytics.metering.parallel import each_in_parallel
 from analytics.metering.plan import counts_distinct, partials_sql
 from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
@@ -205,7 +205,6 @@ class _Segment:
 
     event_count: int = 0
     packed: list[bytes] = field(default_factory=list)
-    sent: list[bytes] = field(default_factory=list)
     id_rows: int = 0
     texts: list[str] = field(default_factory=list)
 
@@ -225,16 +224,12 @@ def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
         segment = segments[group].get(window)
         if segment is None:
             segment = segments[group][window] = _Segment()
-        event_count, packed, sent, id_rows, texts = row[key_width : key_width + 5]
+        event_count, packed, id_rows, texts = row[key_width : key_width + 4]
         segment.event_count += event_count
         if packed:
             segment.packed.append(packed)
             segment.id_rows += id_rows
             largest = max(largest, int.from_bytes(packed[-4:]))
-        if sent:
-            segment.sent.append(sent)
-            segment.id_rows += id_rows
-            largest = max(largest, int.from_bytes(sent[-4:]))
         if texts:
             segment.texts.extend(texts)
     # Ids come ascending within each row, so a row's last id is its largest.
@@ -262,21 +257,13 @@ def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
 
 
 def _group_ids(segments: list[_Segment]) -> tuple[np.ndarray, list[int]]:
-    """A group's ids, window after window, and where each window's start (and the end)."""
-    parts, bounds = [], [0]
-    if not any(segment.sent for segment in segments):
-        # Day rows and raw events only: one decoding for the whole group.
-        packed = b"".join(chunk for segment in segments for chunk in segment.packed)
-        for segment in segments:
-            bounds.append(bounds[-1] + sum(len(chunk) for chunk in segment.packed) // 4)
-        return decode_packed(packed), bounds
+    """A group's ids, window after window (one decoding for the group), and where each
+    window starts (and the last ends)."""
+    bounds = [0]
     for segment in segments:
-        window = np.concatenate(
-            [decode_packed(b"".join(segment.packed)), decode(b"".join(segment.sent))]
-        )
-        parts.append(window)
-        bounds.append(bounds[-1] + len(window))
-    return np.concatenate(parts), bounds
+        bounds.append(bounds[-1] + sum(len(chunk) for chunk in segment.packed) // 4)
+    packed = b"".join(chunk for segment in segments for chunk in segment.packed)
+    return decode(packed), bounds
 
 
 def _bucket_order(bucket: Bucket) -> tuple:

@@ -166,9 +166,9 @@ def distinct_statement(*, layout: Layout, partials_sql: str, params: SqlParams) 
     combined per group and window in SQL (one id, or one unknown value, each).
 
     The partials carry the distinct columns (plan.partials_sql with distinct=True). Rows: group
-    columns, [w,] Σ event_count, packed ids (4 bytes each, big-endian), ids as `array_send`
-    pairs past the header, how many rows brought ids, the distinct raw values the dictionary
-    lacks. A group and window may come in several rows (distinct.py puts them together).
+    columns, [w,] Σ event_count, packed ids (4 bytes each, big-endian), how many rows brought
+    ids, the distinct raw values the dictionary lacks. A group and window may come in several
+    rows (selectors._read_distinct puts them together).
     """
     groups = list(layout.group_columns)
     keys = [*groups, "w"] if layout.windows is not None else groups
@@ -177,7 +177,6 @@ def distinct_statement(*, layout: Layout, partials_sql: str, params: SqlParams) 
         *keys,
         EVENT_COUNT,
         "string_agg(packed_ids, ''::bytea)",
-        "NULL::bytea",
         "count(packed_ids)",
         "array_agg(DISTINCT unique_value) FILTER (WHERE unique_value IS NOT NULL)",
         *sources,
@@ -186,7 +185,6 @@ def distinct_statement(*, layout: Layout, partials_sql: str, params: SqlParams) 
         *keys,
         "event_count",
         "packed_ids",
-        "sent_ids",
         "1::bigint",
         "NULL::text[]",
         *(["CASE WHEN source = '' THEN '{}' ELSE ARRAY[source] END"] if sources else []),

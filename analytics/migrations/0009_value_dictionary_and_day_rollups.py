@@ -22,6 +22,21 @@ FROM costsheets_meter m
 WHERE s.meter_id = m.id AND m.aggregation_type = 'COUNT_UNIQUE';
 """
 
+# The union of two rows' packed ids (4 bytes each, big-endian, ascending), packed again: how
+# the rollup job merges a batch's ids into an hour. Big-endian bytes of ids >= 1 sort as the
+# numbers do, so ordering the 4-byte pieces orders the ids.
+IDS_UNION = """
+CREATE FUNCTION analytics_ids_union(old bytea, new bytea) RETURNS bytea
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT coalesce(string_agg(piece, ''::bytea ORDER BY piece), ''::bytea)
+    FROM (
+        SELECT DISTINCT substring(both_ids FROM at FOR 4) AS piece
+        FROM (SELECT old || new AS both_ids) AS joined,
+             generate_series(1, length(old || new), 4) AS at
+    ) AS pieces
+$$;
+"""
+
 
 class Migration(migrations.Migration):
 
@@ -32,6 +47,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.RunSQL(RESET_DISTINCT_COUNT_METERS, migrations.RunSQL.noop),
+        migrations.RunSQL(IDS_UNION, "DROP FUNCTION analytics_ids_union(bytea, bytea)"),
         migrations.RemoveField(
             model_name='usagerollup',
             name='unique_values',
@@ -49,7 +65,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='usagerollup',
             name='unique_ids',
-            field=django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), blank=True, default=list, size=None),
+            field=models.BinaryField(blank=True, default=b''),
         ),
         migrations.CreateModel(
             name='MeterValue',

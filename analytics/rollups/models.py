@@ -102,9 +102,22 @@ class RollupMeasures(models.Model):
     latest_ingested = models.DateTimeField(null=True)
     latest_id = models.BigIntegerField(null=True)
     latest_value = ExactNumericField(null=True)
+    # COUNT_UNIQUE meters: the ids (MeterValue.value_id) of the distinct values of the meter's
+    # field among the row's events, packed: 4 bytes each, big-endian, ascending (empty for
+    # every other type). A distinct count over any set of rows is the number of distinct ids
+    # in them: counted in numpy over integers, never by sorting text
+    # (analytics/metering/distinct.py). Queries read them as they are stored; unpacking arrays
+    # (array_send) cost 60 ms of a tenant-wide month.
+    unique_ids = models.BinaryField(default=b"", blank=True)
 
     class Meta:
         abstract = True
+
+    @property
+    def ids(self) -> list[int]:
+        """The packed ids as numbers (for people and tests; queries read them in numpy)."""
+        packed = bytes(self.unique_ids)
+        return [int.from_bytes(packed[at : at + 4]) for at in range(0, len(packed), 4)]
 
 
 class UsageRollup(RollupMeasures):
@@ -112,12 +125,6 @@ class UsageRollup(RollupMeasures):
     UTC hour: the rollup job's unit of work, always complete for its hour."""
 
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
-    # COUNT_UNIQUE meters: the ids (MeterValue.value_id) of the distinct values of the meter's
-    # field among the row's events, ascending (empty for every other type). A distinct count
-    # over any set of rows is the number of distinct ids in them: counted in numpy over
-    # integers, never by sorting text (analytics/metering/distinct.py). An array, so that the
-    # job merges a batch's ids into an hour in SQL.
-    unique_ids = ArrayField(models.IntegerField(), default=list, blank=True)
 
     class Meta:
         constraints = [
@@ -156,10 +163,6 @@ class UsageDayRollup(RollupMeasures):
     """
 
     day = models.DateTimeField(help_text="Start of the UTC day.")
-    # The same ids as the hourly rows', for the whole day, packed: 4 bytes each, big-endian,
-    # ascending. Only compaction writes them (never merged), and a query reads them as they
-    # are stored: unpacking an array (array_send) cost 60 ms for one tenant-wide month.
-    unique_ids = models.BinaryField(default=b"", blank=True)
     ids_stale = models.BooleanField(db_default=False)
 
     class Meta:
@@ -195,12 +198,6 @@ class UsageDayRollup(RollupMeasures):
 
     def __str__(self) -> str:
         return f"{self.meter_id} {self.external_customer_id} {self.day:%Y-%m-%d}"
-
-    @property
-    def ids(self) -> list[int]:
-        """The packed ids as numbers (for people and tests; queries read them in numpy)."""
-        packed = bytes(self.unique_ids)
-        return [int.from_bytes(packed[at : at + 4]) for at in range(0, len(packed), 4)]
 
 
 class MeterValue(models.Model):

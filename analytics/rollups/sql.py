@@ -61,13 +61,8 @@ def _latest(column: str) -> str:
     )
 
 
-# A row's distinct value ids, ascending: an array in hourly rows, packed in day rows.
-_UNIQUE_IDS = {
-    "hour": "coalesce(array_agg(DISTINCT v.value_id ORDER BY v.value_id) "
-    "FILTER (WHERE v.value_id IS NOT NULL), '{}'::int[])",
-    "day": f"coalesce({PACKED_IDS.format(ids='v.value_id')}, ''::bytea)",
-}
-_NO_IDS = {"hour": "'{}'::int[]", "day": "''::bytea"}
+# A row's distinct value ids, packed (RollupMeasures.unique_ids).
+_UNIQUE_IDS = f"coalesce({PACKED_IDS.format(ids='v.value_id')}, ''::bytea)"
 
 
 def meter_rows_sql(
@@ -89,10 +84,10 @@ def meter_rows_sql(
     """
     partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
     dictionary = ""
-    unique_ids = _NO_IDS[unit]
+    unique_ids = "''::bytea"
     if counts_distinct(meter):
         dictionary = f"\n{dictionary_lookup(params.add(meter.pk), 'partials.unique_value')}"
-        unique_ids = _UNIQUE_IDS[unit]
+        unique_ids = _UNIQUE_IDS
     return f"""SELECT {params.add(meter.pk)}::text AS meter_id,
        customer,
        source,
@@ -162,9 +157,8 @@ def _merge(column: str, *, table: str) -> str:
         if table == DAILY:
             # A day row's ids are rebuilt by compaction; meanwhile the row says they are stale.
             return old
-        # The union of both rows' ids, ascending; nothing to do when the new row brings none.
-        union = f"SELECT DISTINCT u FROM unnest({old} || {new}) AS u ORDER BY u"  # noqa: S608
-        return f"CASE WHEN cardinality({new}) = 0 THEN {old} ELSE ARRAY({union}) END"
+        # The union of both rows' ids (migration 0009); nothing to do when the new brings none.
+        return f"CASE WHEN length({new}) = 0 THEN {old} ELSE analytics_ids_union({old}, {new}) END"
     newer = (
         "EXCLUDED.latest_value IS NOT NULL AND (r.latest_value IS NULL OR "
         "(EXCLUDED.latest_ts, EXCLUDED.latest_ingested, EXCLUDED.latest_id) > "

@@ -3,46 +3,19 @@ distinct counts of windows and groups, dense or sorted, equal to what Python's s
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from analytics.metering import distinct
-from analytics.metering.distinct import DistinctCounter, decode, decode_packed
-
-
-def payload(ids: list[int]) -> bytes:
-    """The elements of int4 arrays as `array_send` writes them past the header: for each, its
-    length (4) and its value, big-endian (what distinct_statement concatenates)."""
-    return b"".join(struct.pack(">ii", 4, value) for value in ids)
-
+from analytics.metering.distinct import DistinctCounter, decode
 
 any_ids = st.lists(st.integers(min_value=1, max_value=2**31 - 1), max_size=50)
 # Few ids, so that windows and groups share many of them.
 window_ids = st.lists(st.integers(min_value=1, max_value=40), max_size=25)
 # A group's windows: each one's ids, and whether it comes as one row's ids (distinct already).
 groups = st.lists(st.lists(st.tuples(window_ids, st.booleans()), max_size=5), max_size=6)
-
-
-class TestDecode:
-    @given(rows=st.lists(any_ids, max_size=4))
-    def test_gives_the_ids_of_concatenated_payloads_in_order(self, rows: list[list[int]]) -> None:
-        joined = b"".join(payload(ids) for ids in rows)
-
-        decoded = decode(joined)
-
-        assert decoded.dtype == np.dtype(np.int32)  # native order, not big-endian
-        assert decoded.tolist() == [value for ids in rows for value in ids]
-        assert decode(memoryview(joined)).tolist() == decoded.tolist()
-
-    @pytest.mark.parametrize("nothing", [None, b""])
-    def test_no_payload_gives_no_ids(self, nothing: bytes | None) -> None:
-        decoded = decode(nothing)
-
-        assert (decoded.tolist(), decoded.dtype) == ([], np.dtype(np.int32))
 
 
 def counted(windows_of_groups: list[list[tuple[list[int], bool]]]) -> list[tuple[list[int], int]]:
@@ -103,11 +76,11 @@ class TestDistinctCounter:
 
 
 @given(ids=any_ids)
-def test_decode_packed_reads_ids_as_day_rows_keep_them(ids: list[int]) -> None:
+def test_decode_reads_ids_as_rollup_rows_keep_them(ids: list[int]) -> None:
     packed = b"".join(value.to_bytes(4, "big") for value in ids)
 
-    decoded = decode_packed(packed)
+    decoded = decode(packed)
 
     assert decoded.dtype == np.dtype(np.int32)
     assert decoded.tolist() == ids
-    assert decode_packed(None).tolist() == decode_packed(b"").tolist() == []
+    assert decode(None).tolist() == decode(b"").tolist() == []

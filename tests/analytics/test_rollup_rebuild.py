@@ -347,7 +347,7 @@ class TestMetersThatLeave:
     ) -> None:
         meter = sum_meter(environment)
         rollup_rebuild(meter_id=meter.pk)
-        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_ids=[]).exists()
+        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_ids=b"").exists()
         meter_update(
             meter=meter,
             data={"aggregation_type": AggregationType.COUNT_UNIQUE, "aggregation_field": "model"},
@@ -357,7 +357,7 @@ class TestMetersThatLeave:
         assert rollup_rebuild(meter_id=meter.pk) == RebuildOutcome.READY
         rows = UsageRollup.objects.filter(meter=meter)
         assert rows.exists()
-        assert not rows.filter(unique_ids=[]).exists()
+        assert not rows.filter(unique_ids=b"").exists()
         assert MeterValue.objects.filter(meter=meter).count() == (
             MeterRollupState.objects.get(meter=meter).values_assigned
         )

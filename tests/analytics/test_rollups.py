@@ -314,9 +314,9 @@ class TestRollupsEqualRawEvents:
                 properties__has_key="model",
             )
             values = {event.properties["model"] for event in events}
-            assert row.unique_ids == sorted(row.unique_ids)
-            assert {dictionary[value_id] for value_id in row.unique_ids} == values
-            assert len(row.unique_ids) == len(values)
+            assert row.ids == sorted(row.ids)
+            assert {dictionary[value_id] for value_id in row.ids} == values
+            assert len(row.ids) == len(values)
         query = usage_query(environment, meter, start=DAYS[0], end=DAYS[1])
         assert rollup_span(query, meter, windows=None) is not None
         assert rollup_usage(query) == raw_usage(query)
@@ -367,7 +367,7 @@ class TestRollupsEqualRawEvents:
     ) -> None:
         meter = MeterFactory(event_name="llm_call", **METERS["sum"])
         build(meter)
-        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_ids=[]).exists()
+        assert not UsageRollup.objects.filter(meter=meter).exclude(unique_ids=b"").exists()
         assert not MeterValue.objects.filter(meter=meter).exists()
 
 
