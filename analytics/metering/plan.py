@@ -213,8 +213,14 @@ def dictionary_match(meter_param: str, value: str, alias: str = "v") -> str:
 
 def dictionary_lookup(meter_param: str, value: str) -> str:
     """A join giving `v.value_id`, the id of `value` in the meter's dictionary (NULL when it has
-    none)."""
-    return f"LEFT JOIN analytics_metervalue AS v ON {dictionary_match(meter_param, value)}"
+    none): one index lookup per value, whatever the planner estimates. (As a plain join, a
+    planner that believed one event was coming read the meter's whole dictionary per event;
+    a LATERAL subquery it can't flatten (OFFSET 0) is always looked up by the value's MD5.)"""
+    match = dictionary_match(meter_param, value)
+    return (
+        "LEFT JOIN LATERAL (SELECT v.value_id FROM analytics_metervalue AS v "  # noqa: S608
+        f"WHERE {match} OFFSET 0) AS v ON true"
+    )
 
 
 def day_ids_sql(row: str) -> str:

@@ -70,7 +70,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='MeterValue',
             fields=[
-                ('pk', models.CompositePrimaryKey('meter', 'value_id', blank=True, editable=False, primary_key=True, serialize=False)),
+                ('pk', models.CompositePrimaryKey('value_id', 'meter', blank=True, editable=False, primary_key=True, serialize=False)),
                 ('value_id', models.IntegerField()),
                 ('value', models.TextField()),
                 ('meter', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='costsheets.meter')),

@@ -126,10 +126,13 @@ def assign_values_sql(
     SELECT DISTINCT unique_value AS value FROM ({partials}) AS partials
     WHERE unique_value IS NOT NULL
 ), fresh AS (
+    -- A scalar subquery, not NOT EXISTS: it stays one index lookup per value (see
+    -- metering.plan.dictionary_lookup).
     SELECT seen.value FROM seen
-    WHERE NOT EXISTS (
-        SELECT 1 FROM analytics_metervalue v WHERE {dictionary_match(meter_id, "seen.value")}
-    )
+    WHERE (
+        SELECT v.value_id FROM analytics_metervalue v
+        WHERE {dictionary_match(meter_id, "seen.value")} LIMIT 1
+    ) IS NULL
 ), numbered AS (
     INSERT INTO analytics_metervalue (meter_id, value_id, value)
     SELECT {meter_id}, s.values_assigned + row_number() OVER (), fresh.value
