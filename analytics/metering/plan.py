@@ -261,9 +261,7 @@ def _kept_value(meter: Meter, name: str, alias: str) -> str:
 class _Reader:
     """Builds the branches of one (query, meter) relation; `distinct` adds the columns a
     distinct count reads: a row's dictionary ids packed (a rollup row's, or a raw event's one
-    id), the text of a raw value the dictionary does not know (it counts as itself), and
-    whether the row is one event's (raw rows are combined per window in SQL; rollup rows are
-    sent as they are)."""
+    id), and the text of a raw value the dictionary does not know (it counts as itself)."""
 
     query: UsageQuery
     meter: Meter
@@ -287,12 +285,11 @@ class _Reader:
         every value counts as its text (raw events alone: no id is read anywhere)."""
         columns = [f"{alias}.{column}" for column in _MEASURES]
         if self.distinct and not mapped:
-            columns += ["NULL::bytea AS packed_ids", f"{alias}.unique_value", "true AS single"]
+            columns += ["NULL::bytea AS packed_ids", f"{alias}.unique_value"]
         elif self.distinct:
             columns += [
                 "int4send(v.value_id) AS packed_ids",
                 f"CASE WHEN v.value_id IS NULL THEN {alias}.unique_value END AS unique_value",
-                "true AS single",
             ]
         else:
             columns.append(f"{alias}.unique_value")
@@ -322,7 +319,6 @@ class _Reader:
             columns += [
                 f"{packed} AS packed_ids",
                 "NULL::text AS unique_value",
-                "false AS single",
             ]
         else:
             columns.append("NULL::text AS unique_value")

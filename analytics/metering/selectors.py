@@ -15,8 +15,6 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from analytics.metering.distinct import DistinctCounter, decode
 from analytics.metering.parallel import each_in_parallel
 from analytics.metering.plan import counts_distinct, partials_sql
@@ -199,71 +197,44 @@ def _read_bucketed(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
     return series
 
 
-@dataclass
-class _Segment:
-    """What one group's window brings to a distinct count (distinct_statement's rows)."""
-
-    event_count: int = 0
-    packed: list[bytes] = field(default_factory=list)
-    id_rows: int = 0
-    texts: list[str] = field(default_factory=list)
-
-
 def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
-    """Rows of a distinct statement: each window's distinct count, and each group's over all
-    of its windows (a value seen in several windows counts once), from the ids in numpy plus
-    the raw values the dictionary lacks."""
+    """Rows of a distinct statement (one per group and window): each window's distinct
+    count, and each group's over all of its windows (a value seen in several windows counts
+    once), from the ids in numpy plus the raw values the dictionary lacks."""
     width = len(layout.group_columns)
     windows = layout.windows
     key_width = width if windows is None else width + 1
-    segments: dict[tuple, dict[int | None, _Segment]] = defaultdict(dict)
-    largest = 0
+    by_group: dict[tuple, list[tuple]] = defaultdict(list)
     for row in rows:
-        group = row[:width]
-        window = row[width] if windows is not None else None
-        segment = segments[group].get(window)
-        if segment is None:
-            segment = segments[group][window] = _Segment()
-        event_count, packed, id_rows, texts = row[key_width : key_width + 4]
-        segment.event_count += event_count
-        if packed:
-            segment.packed.append(packed)
-            segment.id_rows += id_rows
-            largest = max(largest, int.from_bytes(packed[-4:]))
-        if texts:
-            segment.texts.extend(texts)
-    # Ids come ascending within each row, so a row's last id is its largest.
+        by_group[row[:width]].append(row)
+    decoded = {}
+    largest = 0
+    for group, mine in by_group.items():
+        if windows is not None:
+            mine.sort(key=lambda row: row[width])
+        ids = decode(b"".join(row[key_width + 1] or b"" for row in mine))
+        decoded[group] = ids
+        if len(ids):
+            largest = max(largest, int(ids.max()))
     counter = DistinctCounter(largest + 1)
     series: dict[tuple, _Series] = {}
-    for group, by_window in segments.items():
-        order = sorted(by_window, key=lambda window: window or 0)
-        mine = [by_window[window] for window in order]
-        ids, bounds = _group_ids(mine)
-        counts = counter.group(ids, bounds, [segment.id_rows <= 1 for segment in mine])
+    for group, mine in by_group.items():
+        bounds = [0]
+        for row in mine:
+            bounds.append(bounds[-1] + len(row[key_width + 1] or b"") // 4)
+        counts = counter.group(decoded[group], bounds, [row[key_width + 2] <= 1 for row in mine])
         item = series[group] = _Series(group)
-        item.event_count = sum(segment.event_count for segment in mine)
-        texts = [segment.texts for segment in mine]
+        item.event_count = sum(row[key_width] for row in mine)
+        texts = [row[key_width + 3] or () for row in mine]
         unknown = len(set().union(*texts)) if any(texts) else 0
         item.total = Decimal(counts[-1] + unknown)
         if windows is not None:
-            for window, segment, count in zip(order, mine, counts, strict=False):
-                assert window is not None
+            for row, count, values in zip(mine, counts, texts, strict=False):
+                window = row[width]
                 item.points[window] = UsagePoint(
-                    timestamp=windows[window - 1],
-                    value=Decimal(count + len(set(segment.texts))),
-                    event_count=segment.event_count,
+                    windows[window - 1], Decimal(count + len(values)), row[key_width]
                 )
     return series
-
-
-def _group_ids(segments: list[_Segment]) -> tuple[np.ndarray, list[int]]:
-    """A group's ids, window after window (one decoding for the group), and where each
-    window starts (and the last ends)."""
-    bounds = [0]
-    for segment in segments:
-        bounds.append(bounds[-1] + sum(len(chunk) for chunk in segment.packed) // 4)
-    packed = b"".join(chunk for segment in segments for chunk in segment.packed)
-    return decode(packed), bounds
 
 
 def _bucket_order(bucket: Bucket) -> tuple:

@@ -162,40 +162,28 @@ def usage_statement(*, meter: Meter, layout: Layout, partials_sql: str, params: 
 
 def distinct_statement(*, layout: Layout, partials_sql: str, params: SqlParams) -> str:
     """One statement giving what a distinct count needs, per group and window (per group
-    without windows): rollup rows one by one (their ids are sent as stored), and raw events
-    combined per group and window in SQL (one id, or one unknown value, each).
+    without windows): the events, the packed ids of every row that falls there (a rollup
+    row's ids, a raw event's one id; concatenated), how many rows brought ids (one row's ids
+    are distinct already), and the distinct raw values the dictionary lacks.
 
-    The partials carry the distinct columns (plan.partials_sql with distinct=True). Rows: group
-    columns, [w,] Σ event_count, packed ids (4 bytes each, big-endian), how many rows brought
-    ids, the distinct raw values the dictionary lacks. A group and window may come in several
-    rows (selectors._read_distinct puts them together).
+    The partials carry the distinct columns (plan.partials_sql with distinct=True).
     """
     groups = list(layout.group_columns)
     keys = [*groups, "w"] if layout.windows is not None else groups
-    sources = [SOURCES] if layout.sources else []
-    single = [
+    select = [
         *keys,
         EVENT_COUNT,
         "string_agg(packed_ids, ''::bytea)",
         "count(packed_ids)",
         "array_agg(DISTINCT unique_value) FILTER (WHERE unique_value IS NOT NULL)",
-        *sources,
     ]
-    rolled = [
-        *keys,
-        "event_count",
-        "packed_ids",
-        "1::bigint",
-        "NULL::text[]",
-        *(["CASE WHEN source = '' THEN '{}' ELSE ARRAY[source] END"] if sources else []),
-    ]
+    if layout.sources:
+        select.append(SOURCES)
     grouping = f"\nGROUP BY {', '.join(keys)}" if keys else ""
     return (
-        f"WITH partials AS (\n{partials_sql}\n),\n"
-        f"placed AS MATERIALIZED ({_placed(layout, params)})\n"
-        f"SELECT {', '.join(rolled)}\nFROM placed WHERE NOT single AND event_count > 0\n"
-        "UNION ALL\n"
-        f"SELECT {', '.join(single)}\nFROM placed WHERE single{grouping}\n"
+        f"WITH partials AS (\n{partials_sql}\n)\n"
+        f"SELECT {', '.join(select)}\n"
+        f"FROM ({_placed(layout, params)}) AS placed{grouping}\n"
         "HAVING sum(event_count) > 0"
     )
 
