@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q, QuerySet
 
@@ -238,16 +239,22 @@ def _with_shared_catalogue(
             )
         }
         for subscription in subscriptions.values():
-            subscription.customer = customers[subscription.customer_id]
+            _attach(subscription, "customer", customers[subscription.customer_id])
     else:
         subscriptions = {row.pk: row for row in subscription_rows.select_related("customer")}
     plan_ids = {subscription.plan_id for subscription in subscriptions.values()}
     plans = {plan.pk: plan for plan in Plan.objects.filter(pk__in=plan_ids)}
     for subscription in subscriptions.values():
         if subscription.plan_id is not None:
-            subscription.plan = plans[subscription.plan_id]
+            _attach(subscription, "plan", plans[subscription.plan_id])
     for item in line_items:
-        item.subscription = subscriptions[item.subscription_id]
-        item.price = prices[item.price_id]
-        item.meter = meters[item.meter_id]
+        _attach(item, "subscription", subscriptions[item.subscription_id])
+        _attach(item, "price", prices[item.price_id])
+        _attach(item, "meter", meters[item.meter_id])
     return line_items
+
+
+def _attach(row: Any, name: str, related: Any) -> None:
+    """`row.<name> = related` for a row read, not saved: straight into the relation's cache,
+    as select_related does (the descriptor's checks cost 2.5 µs, 50 ms for 7,000 line items)."""
+    row._meta.get_field(name).set_cached_value(row, related)
