@@ -23,7 +23,12 @@ from analytics.costs.results import (
 )
 from analytics.metering import shared_answers
 from analytics.metering.windows import WINDOW_SIZES
-from analytics.usage import UsageAnalyticsItem, UsageAnalyticsRequest, usage_analytics
+from analytics.usage import (
+    UsageAnalyticsItem,
+    UsageAnalyticsRequest,
+    usage_analytics,
+    usage_revenue,
+)
 from analytics.usage.scope import (
     UTC_NAME,
     BillingUnit,
@@ -74,7 +79,8 @@ def cost_analytics(
 
     `page`: only the cost items of this page (in the items' order) carry their periods, and
     revenue items carry none — what the API shows; the totals still cover everything. The
-    periods of thousands of items are then neither read nor priced. Without a page, `periods`
+    periods of thousands of items are then neither read nor priced, and revenue comes as its
+    total only (no revenue items). Without a page, `periods`
     says what periods come: every item's (ITEM_PERIODS), or only their sums per window for
     `by_period` (PERIOD_TOTALS: the dashboard's and the reports' chart of everything).
 
@@ -111,25 +117,30 @@ def cost_analytics(
     every_period = page is None or unit is not None
     windows = window_size if every_period else None
     totals_only = page is None and periods == PERIOD_TOTALS
-    revenue = usage_analytics(
-        environment=environment,
-        request=UsageAnalyticsRequest(
-            start=start,
-            end=end,
-            external_customer_ids=(unit.customer.external_customer_id,) if unit else (),
-            include_children=include_children,
-            feature_ids=tuple(dict.fromkeys(feature_ids)),
-            property_filters=filters,
-            group_by=() if unit else (GROUP_CUSTOMER,),
-            window_size=windows,
-            time_zone=time_zone,
-            currency=currency,
-            # Cost items have no `sources`: don't ask the engine for them.
-            with_sources=False,
-            item_points=not totals_only,
-        ),
+    request = UsageAnalyticsRequest(
+        start=start,
+        end=end,
+        external_customer_ids=(unit.customer.external_customer_id,) if unit else (),
+        include_children=include_children,
+        feature_ids=tuple(dict.fromkeys(feature_ids)),
+        property_filters=filters,
+        group_by=() if unit else (GROUP_CUSTOMER,),
+        window_size=windows,
+        time_zone=time_zone,
+        currency=currency,
+        # Cost items have no `sources`: don't ask the engine for them.
+        with_sources=False,
+        item_points=not totals_only,
     )
-    found_currency = _one_currency(revenue.currency, {price.currency for price in prices})
+    if every_period:
+        revenue = usage_analytics(environment=environment, request=request)
+        revenue_items, total_revenue = revenue.items, revenue.total_cost
+        revenue_currency, revenue_windows = revenue.currency, revenue.window_costs
+    else:
+        # A page shows no revenue item: thousands of them would only be added up.
+        revenue_items, revenue_windows = (), ()
+        total_revenue, revenue_currency = usage_revenue(environment=environment, request=request)
+    found_currency = _one_currency(revenue_currency, {price.currency for price in prices})
 
     zone = time_zone or (customer_zone(unit.customer) if unit else UTC_NAME)
     scope = CostScope(
@@ -154,7 +165,7 @@ def cost_analytics(
         )
 
     costed = costed_for(scope, prices, windows)
-    revenue_rows = [(_revenue_customer(item, unit), item) for item in revenue.items]
+    revenue_rows = [(_revenue_customer(item, unit), item) for item in revenue_items]
     customers = _customers(
         environment,
         unit,
@@ -179,7 +190,6 @@ def cost_analytics(
         for external_id, item in revenue_rows
     )
     total_cost = sum((item.total_cost for item in cost_items), ZERO)
-    total_revenue = revenue.total_cost
     return CostAnalytics(
         start=start,
         end=end,
@@ -196,7 +206,7 @@ def cost_analytics(
         include_children=include_children,
         periods_complete=every_period and not totals_only,
         period_totals=(
-            _period_totals(revenue.window_costs, cost_windows) if cost_windows is not None else None
+            _period_totals(revenue_windows, cost_windows) if cost_windows is not None else None
         ),
     )
 

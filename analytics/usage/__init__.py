@@ -2,7 +2,7 @@
 
 from analytics.usage.revenue import LineItemRevenue, revenue_by_line_item
 from analytics.usage.scope import BillingUnit, billing_units
-from analytics.usage.selectors import usage_analytics
+from analytics.usage.selectors import usage_analytics, usage_revenue
 from analytics.usage.types import (
     CommitmentSummary,
     UsageAnalyticsItem,
@@ -22,4 +22,5 @@ __all__ = [
     "billing_units",
     "revenue_by_line_item",
     "usage_analytics",
+    "usage_revenue",
 ]

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from analytics.metering import UsageQuery, UsageSeries, shared_answers
 from analytics.usage.revenue import LineItemRevenue, ask_engine, revenue_by_line_item
@@ -52,6 +52,62 @@ def usage_analytics(
     item per (feature, group values) with the usage of all of them, and as cost the sum of what
     each customer's line items charge for its share.
     """
+    prepared = _prepare(environment, request)
+    if prepared is None:
+        return _result(request, [], currency=request.currency or "")
+    selection, units, line_items, currency, ask = prepared
+    if units is not None and len(units) == 1:
+        built = _customer_items(ask, units[0], line_items, currency)
+    else:
+        built = _aggregated_items(ask, units, line_items, currency)
+    by_meter: dict[str, list[tuple[tuple[object, ...], UsageAnalyticsItem]]] = defaultdict(list)
+    for sort_key, item in built:
+        by_meter[item.meter.pk].append((sort_key, item))
+    items = [
+        (sort_key, dataclasses.replace(item, meter=meter, feature=feature))
+        for meter, feature in selection
+        for sort_key, item in by_meter[meter.pk]
+    ]
+    items.sort(key=lambda pair: (pair[1].name, pair[0]))
+    return _result(request, [item for _, item in items], currency=currency, ask=ask)
+
+
+@shared_answers()
+def usage_revenue(
+    *, environment: Environment, request: UsageAnalyticsRequest
+) -> tuple[Decimal, str]:
+    """What `usage_analytics(request)` charges in all, and in which currency, without its
+    items: every line item's charge added up. For answers that show only the total (a page of
+    cost analytics) of thousands of customers' items."""
+    prepared = _prepare(environment, request)
+    if prepared is None:
+        return ZERO, request.currency or ""
+    _, units, line_items, currency, ask = prepared
+    if units is not None and len(units) == 1:
+        revenues = ask.revenue(
+            units=units,
+            line_items=line_items,
+            time_zone=request.time_zone or customer_zone(units[0].customer),
+            billing_anchors=True,
+        )
+    else:
+        revenues = ask.revenue(
+            units=units,
+            line_items=line_items,
+            time_zone=request.time_zone or _shared_zone(units) or UTC_NAME,
+            billing_anchors=False,
+        )
+    return sum((revenue.priced.total_cost for revenue in revenues), ZERO), currency
+
+
+def _prepare(
+    environment: Environment, request: UsageAnalyticsRequest
+) -> (
+    tuple[list[tuple[Meter, Feature | None]], list[BillingUnit] | None, list[Any], str, _Asker]
+    | None
+):
+    """What every usage question starts from: the (meter, feature) selection, the billing
+    units, their line items, the currency and the engine's asker; None without any meter."""
     if request.include_children and not request.external_customer_ids:
         raise ValidationFailed(
             "include_children folds a customer's children into it: name the customer.",
@@ -69,7 +125,7 @@ def usage_analytics(
         else None
     )
     if not meters:
-        return _result(request, [], currency=request.currency or "")
+        return None
     line_items = (
         usage_line_items(
             environment=environment,
@@ -89,20 +145,7 @@ def usage_analytics(
     ask = _Asker(
         environment=environment, request=request, engine_groups=engine_groups, meters=meters
     )
-    if units is not None and len(units) == 1:
-        built = _customer_items(ask, units[0], line_items, currency)
-    else:
-        built = _aggregated_items(ask, units, line_items, currency)
-    by_meter: dict[str, list[tuple[tuple[object, ...], UsageAnalyticsItem]]] = defaultdict(list)
-    for sort_key, item in built:
-        by_meter[item.meter.pk].append((sort_key, item))
-    items = [
-        (sort_key, dataclasses.replace(item, meter=meter, feature=feature))
-        for meter, feature in selection
-        for sort_key, item in by_meter[meter.pk]
-    ]
-    items.sort(key=lambda pair: (pair[1].name, pair[0]))
-    return _result(request, [item for _, item in items], currency=currency, ask=ask)
+    return selection, units, line_items, currency, ask
 
 
 def _result(
