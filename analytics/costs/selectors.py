@@ -45,6 +45,7 @@ from costsheets.validation import time_zone_error
 from flexprice_site.errors import InvalidOperation, ValidationFailed
 from flexprice_site.models import Environment, Status
 from flexprice_site.pagination import Page
+from flexprice_site.querysets import light_instances
 
 # What cost_analytics(periods=…) gives: every item's periods, or their sums per window only.
 ITEM_PERIODS = "items"
@@ -346,7 +347,7 @@ def _customers(
         .exclude(status=Status.DELETED)
         .filter(external_customer_id__in=sorted(external_ids))
     )
-    return {customer.external_customer_id: customer for customer in rows}
+    return {customer.external_customer_id: customer for customer in light_instances(rows)}
 
 
 def _period_totals(
