@@ -81,12 +81,15 @@ def admin_phase(context: Context) -> None:
 
     from bench.admin_queries import selected_admin_queries, selected_dashboard_queries
     from bench.api_phase import timed_summary
+    from flexprice_site.runtime import tune_garbage_collection
 
     arguments = context.arguments
     queries = selected_admin_queries(arguments.only)
     dashboards = selected_dashboard_queries(arguments.only)
     if not queries and not dashboards:
         return
+    # The pages are served in this process: run it as gunicorn's workers run (wsgi.py).
+    tune_garbage_collection()
     tenant = context.dataset.environment.tenant
     users = admin_users(tenant)
     clients = {}
