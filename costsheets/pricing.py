@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Context, Decimal, localcontext
 from enum import StrEnum
@@ -389,6 +389,51 @@ def rounded_cost_function(terms: PriceTerms) -> Callable[[Decimal], Decimal]:
         return result.copy_abs() if result.is_zero() else result
 
     return rounded
+
+
+def rounded_costs_function(terms: PriceTerms) -> Callable[[Sequence[Decimal]], list[Decimal]]:
+    """`[rounded_cost_function(terms)(q) for q in quantities]` in one loop per call: what a
+    series' points cost (a month of 1,000 customers' days is 210k of them). The same numbers,
+    digit for digit; flat fees and packages are priced inline (two or three Decimal operations
+    a quantity), tiers through rounded_cost_function. Quantities must not be negative."""
+    one = rounded_cost_function(terms)
+    model = terms.billing_model
+    if model is BillingModel.TIERED:
+        return lambda quantities: [one(quantity) for quantity in quantities]
+    places = currency_precision(terms.currency)
+    quantum = _minor_unit(places)
+    context = _EXACT_CONTEXT
+    rounding = _ROUNDING_CONTEXT
+    limit = rounding.prec - places - 2
+    multiply, quantize = context.multiply, rounding.quantize
+    amount = terms.amount
+    zero = one(ZERO)
+    divide_by = terms.divide_by
+    rounds_up = terms.round_mode is RoundMode.up
+
+    def many(quantities: Sequence[Decimal]) -> list[Decimal]:
+        costs = []
+        append = costs.append
+        for quantity in quantities:
+            if quantity <= ZERO:
+                if quantity < ZERO:
+                    raise ValueError(f"quantity cannot be negative, got {quantity}")
+                append(zero)
+                continue
+            units = quantity
+            if model is BillingModel.PACKAGE:
+                units, remainder = context.divmod(quantity, divide_by)
+                if rounds_up and not remainder.is_zero():
+                    units = context.add(units, ONE)
+            charge = context.add(ZERO, multiply(amount, units))
+            if charge.adjusted() > limit:
+                append(one(quantity))  # beyond the rounding context's digits
+                continue
+            result = quantize(charge, quantum)
+            append(result.copy_abs() if result.is_zero() else result)
+        return costs
+
+    return many
 
 
 def cost_breakdown(terms: PriceTerms, quantity: Decimal) -> tuple[TierCharge, ...]:

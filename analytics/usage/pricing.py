@@ -24,6 +24,7 @@ from costsheets.pricing import (
     currency_precision,
     round_money,
     rounded_cost_function,
+    rounded_costs_function,
     sum_results,
 )
 
@@ -120,8 +121,7 @@ def price_usage(
         )
     else:
         usage_charge = price(series.total)
-        rounded = price.rounded
-        costs = tuple([rounded(point.value) for point in series.points])
+        costs = price.rounded_points(series.points)
     if commitment is None:
         return PricedUsage(
             total_cost=(charged := round_money(usage_charge, currency)),
@@ -156,6 +156,7 @@ class _Memo:
     def __init__(self, terms: PriceTerms) -> None:
         self.cost = cost_function(terms)
         self.round = rounded_cost_function(terms)
+        self.round_many = rounded_costs_function(terms)
         # Flat fees and packages cost two Decimal operations: remembering them costs more.
         self.remembers = terms.billing_model is BillingModel.TIERED
         self.known: dict[Decimal, Decimal] = {}
@@ -166,13 +167,15 @@ class _Memo:
             return self.cost(priceable(quantity))
         return _remembered(self.known, priceable(quantity), self.cost)
 
-    def rounded(self, quantity: Decimal | None) -> Decimal:
-        """The cost rounded to the currency, as a point shows it."""
-        if quantity is None or quantity < ZERO:
-            quantity = ZERO
+    def rounded_points(self, points: Sequence[PointLike]) -> tuple[Decimal, ...]:
+        """Each point's cost, rounded, as a point shows it (no value or a negative one: 0)."""
+        quantities = [
+            ZERO if (value := point.value) is None or value < ZERO else value for point in points
+        ]
         if not self.remembers:
-            return self.round(quantity)
-        return _remembered(self.known_rounded, quantity, self.round)
+            return tuple(self.round_many(quantities))
+        known, compute = self.known_rounded, self.round
+        return tuple([_remembered(known, quantity, compute) for quantity in quantities])
 
 
 def _remembered(

@@ -38,6 +38,7 @@ from costsheets.pricing import (
     round_commitment_result,
     round_money,
     rounded_cost_function,
+    rounded_costs_function,
     windowed_commitment,
 )
 
@@ -975,6 +976,19 @@ def test_cost_function_prices_every_quantity_as_cost_does(
             in_currency = dataclasses.replace(terms, currency=currency)
             rounded = rounded_cost_function(in_currency)(quantity)
             assert str(rounded) == str(round_money(cost(in_currency, quantity), currency))
+            # and so does the form that prices a whole series at once
+            many = rounded_costs_function(in_currency)([quantity, D("0"), quantity])
+            expected = [rounded, one_zero(in_currency), rounded]
+            assert [str(each) for each in many] == [str(each) for each in expected]
+
+
+def one_zero(terms: PriceTerms) -> Decimal:
+    return round_money(cost(terms, D("0")), terms.currency)
+
+
+def test_a_series_at_once_refuses_a_negative_quantity() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        rounded_costs_function(flat_fee("2"))([D("1"), D("-1")])
 
 
 def test_cost_function_checks_the_terms_once_up_front() -> None:
