@@ -500,6 +500,13 @@ def _aggregated_items(
             aggregate.windowed |= (
                 revenue.line_item.commitment_windowed and revenue.meter.is_bucketed
             )
+        if not request.item_points:
+            # Only the windows' sums are kept: points are window starts (in the one time zone
+            # every customer is priced in here), added up by them.
+            window_costs = ask.window_costs
+            for point, cost in zip(revenue.series.points, revenue.priced.point_costs, strict=True):
+                window_costs[point.timestamp] += cost
+            continue
         if key not in index_of:
             index_of[key] = _WindowIndex([point.timestamp for point in usage[key].points])
         index = index_of[key]
@@ -538,9 +545,6 @@ def _aggregated_items(
                         sum_results(windows) if windows else None,
                     )
                 )
-        else:
-            for index, cost in aggregate.point_costs.items():
-                ask.window_costs[series.points[index].timestamp] += cost
         item = UsageAnalyticsItem(
             meter=meter_by_id[meter_id],
             feature=None,
