@@ -225,9 +225,7 @@ def dictionary_lookup(meter_param: str, value: str) -> str:
 
 def day_ids_sql(row: str) -> str:
     """A scalar subquery: the ids of the hourly rows behind the day row `row`, united and
-    packed as a day row keeps them (what its ids are once compaction has refreshed them). A
-    day row without property values stands for every hourly row of its key (rows collapsed
-    over the kept properties; for a meter that keeps none, every row has none)."""
+    packed as a day row keeps them (what its ids are once compaction has refreshed them)."""
     return f"""(SELECT coalesce(string_agg(DISTINCT u, ''::bytea ORDER BY u), ''::bytea)
      FROM analytics_usagerollup AS h
      CROSS JOIN LATERAL generate_series(1, length(h.unique_ids), 4) AS at
@@ -237,7 +235,7 @@ def day_ids_sql(row: str) -> str:
        AND h.hour >= {row}.day AND h.hour < {row}.day + interval '1 day'
        AND h.source = {row}.source
        AND h.group_value IS NOT DISTINCT FROM {row}.group_value
-       AND (h.property_values = {row}.property_values OR {row}.property_values = '{{}}'))"""  # noqa: S608
+       AND h.property_values = {row}.property_values)"""  # noqa: S608 - our own fragments
 
 
 # The measure columns of the partials (PARTIAL_COLUMNS without the raw unique value).
@@ -327,10 +325,10 @@ class _Reader:
         ]
         return ", ".join(columns)
 
-    def day_form(self, alias: str) -> str:
-        """Which day rows answer: those split by the kept properties when the query filters
+    def form(self, alias: str) -> str:
+        """Which rollup rows answer: those split by the kept properties when the query filters
         or groups by them, else those collapsed over them (the only form of a meter that keeps
-        none); see analytics/rollups/sql.day_row_forms."""
+        none); see analytics/rollups/sql.row_forms."""
         if query_properties(self.query):
             return f"cardinality({alias}.property_values) > 0"
         return f"{alias}.property_values = '{{}}'"
@@ -407,20 +405,20 @@ def partials_sql(
         f"CASE WHEN d.ids_stale THEN {day_ids_sql('d')} ELSE d.unique_ids END",
     )
     for first, last in span.hour_ranges():
-        conditions = [ready, *reader.row_conditions("r")]
+        conditions = [ready, *reader.row_conditions("r"), reader.form("r")]
         conditions += [f"r.hour >= {params.add(first)}", f"r.hour < {params.add(last)}"]
         branches.append(_select(hourly, "analytics_usagerollup AS r", conditions))
     for first, last in span.day_ranges:
         # Days before the meter's compaction point come from day rows, the others from hourly
         # rows: the point is read in this statement's snapshot, so no day is read twice or
         # missed whatever compaction or a rebuild does meanwhile.
-        conditions = [ready, *reader.row_conditions("d"), reader.day_form("d")]
+        conditions = [ready, *reader.row_conditions("d"), reader.form("d")]
         conditions += [
             f"d.day >= {params.add(first)}",
             f"d.day < least({params.add(last)}, {through})",
         ]
         branches.append(_select(daily, "analytics_usagedayrollup AS d", conditions))
-        conditions = [ready, *reader.row_conditions("r")]
+        conditions = [ready, *reader.row_conditions("r"), reader.form("r")]
         conditions += [
             f"r.hour >= greatest({params.add(first)}, {through})",
             f"r.hour < {params.add(last)}",

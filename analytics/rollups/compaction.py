@@ -34,7 +34,7 @@ def _execute(statement: tuple[str, dict[str, object]]) -> int:
 def compact_day_rows(*, meter: Meter, day: datetime) -> None:
     """Make the meter's day rows of `day` from its hourly rows (inside the caller's transaction,
     which holds the environment's lock; the day has no day rows yet)."""
-    for collapsed in sql.day_row_forms(meter):
+    for collapsed in sql.row_forms(meter):
         _execute(sql.compact_day(meter=meter, day_start=day, collapsed=collapsed))
     if sql.counts_distinct(meter):
         _execute(sql.refresh_stale_ids(meter=meter))

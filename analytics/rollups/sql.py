@@ -80,7 +80,7 @@ def meter_rows_sql(
 
     A distinct-count meter's values are read as their dictionary ids: every value of `events`
     must be in the dictionary already (assign_values_sql). `collapsed`: rows over every value of
-    the kept properties (property_values empty; see collapsed_days).
+    the kept properties (property_values empty; see row_forms).
     """
     partials = partials_with_kept_values_sql(meter, params, events=events, conditions=conditions)
     dictionary = ""
@@ -217,8 +217,11 @@ def upsert_events(
     WHERE id = ANY({params.add(list(event_ids))}::bigint[])
 )"""  # noqa: S608 - placeholders only
     hourly = [
-        meter_rows_sql(meter, params, events="batch AS e", conditions=(), unit="hour")
+        meter_rows_sql(
+            meter, params, events="batch AS e", conditions=(), unit="hour", collapsed=collapsed
+        )
         for meter in meters
+        for collapsed in row_forms(meter)
     ]
     daily = [
         meter_rows_sql(
@@ -231,7 +234,7 @@ def upsert_events(
         )
         for meter in meters
         if (through := compacted_through.get(meter.pk)) is not None
-        for collapsed in day_row_forms(meter)
+        for collapsed in row_forms(meter)
     ]
     if not daily:
         return f"{batch}\n{_upsert(HOURLY, 'hour', hourly)}", params.values
@@ -266,18 +269,33 @@ def insert_day(*, meter: Meter, day_start: datetime) -> tuple[str, dict[str, Any
     (those still in it are added by the backlog job, which sees this meter as building)."""
     params = SqlParams()
     conditions = _day_conditions(meter, params, day_start)
-    rows = meter_rows_sql(
-        meter, params, events="analytics_event AS e", conditions=conditions, unit="hour"
+    rows = "\nUNION ALL\n".join(
+        meter_rows_sql(
+            meter,
+            params,
+            events="analytics_event AS e",
+            conditions=conditions,
+            unit="hour",
+            collapsed=collapsed,
+        )
+        for collapsed in row_forms(meter)
     )
     return f"INSERT INTO {HOURLY} {_columns('hour')}\n{rows}", params.values
 
 
-def day_row_forms(meter: Meter) -> tuple[bool, ...]:
-    """Whether each form of the meter's day rows is collapsed. A meter that keeps properties
-    has its day rows twice: split by the kept values (for questions about them), and collapsed
-    over them (for every other question, which would otherwise read each day of each customer
-    once per combination of values: 25 times the rows for the bench's model and region)."""
+def row_forms(meter: Meter) -> tuple[bool, ...]:
+    """Whether each form of the meter's rollup rows is collapsed. A meter that keeps properties
+    has its rows (hourly and daily) twice: split by the kept values (for questions about them),
+    and collapsed over them (every other question would read each hour of each customer once
+    per combination of values: 25 times the rows for the bench's model and region)."""
     return (False, True) if meter.rollup_properties else (False,)
+
+
+def _form_condition(meter: Meter, collapsed: bool) -> str:
+    """The hourly rows of one form (row_forms): all of a meter that keeps no property."""
+    if not meter.rollup_properties:
+        return "true"
+    return "property_values = '{}'" if collapsed else "cardinality(property_values) > 0"
 
 
 def compact_day(
@@ -285,11 +303,11 @@ def compact_day(
 ) -> tuple[str, dict[str, Any]]:
     """The meter's day rows of one UTC day, made of its hourly rows of that day (complete for
     every event not still in the backlog, and the job adds those to both); `collapsed`: over
-    every value of the kept properties (day_row_forms). A distinct-count meter's rows come out
-    stale: `refresh_stale_ids` then unites their hourly ids."""
+    every value of the kept properties (row_forms), made of the collapsed hourly rows. A
+    distinct-count meter's rows come out stale: `refresh_stale_ids` then unites their hourly
+    ids."""
     params = SqlParams()
-    values = "'{}'::text[]" if collapsed else "property_values"
-    rows = f"""SELECT meter_id, external_customer_id, source, group_value, {values},
+    rows = f"""SELECT meter_id, external_customer_id, source, group_value, property_values,
        {params.add(day_start)}::timestamptz,
        sum(event_count)::bigint, sum(value_count)::bigint, sum(value_sum), max(value_max),
        sum(value_time_sum), {_latest("latest_ts")}, {_latest("latest_ingested")},
@@ -298,6 +316,7 @@ def compact_day(
 FROM {HOURLY}
 WHERE meter_id = {params.add(meter.pk)}
   AND hour >= {params.add(day_start)} AND hour < {params.add(day_start + _DAY)}
+  AND {_form_condition(meter, collapsed)}
 GROUP BY 1, 2, 3, 4, 5"""  # noqa: S608 - placeholders only
     columns = _columns("day").replace(")", ", ids_stale)")
     return f"INSERT INTO {DAILY} {columns}\n{rows}", params.values
