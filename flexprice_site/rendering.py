@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -46,7 +47,16 @@ def _json_value(obj: Any) -> Any:
     strings, aware times in UTC with `Z`, the rest as Django REST framework's encoder does."""
     if isinstance(obj, Decimal):
         return format_decimal(obj)
+    if isinstance(obj, datetime.datetime) and obj.tzinfo is not None:
+        return _utc_text(obj)
     return _ENCODER.default(obj)
+
+
+@lru_cache(maxsize=8192)
+def _utc_text(moment: datetime.datetime) -> str:
+    # An answer repeats its windows' starts once per item (7 features of 720 hours): each
+    # is written once.
+    return format_datetime(moment)
 
 
 class ApiJSONRenderer(JSONRenderer):
