@@ -54,3 +54,13 @@ def postgres_processes() -> list[Any]:
         return [postmaster, *postmaster.children()] if postmaster else []
     except psutil.Error:
         return []
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM). Not getrusage's ru_maxrss: a process the
+    bench starts would inherit the bench's own peak (kept across fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")

@@ -179,8 +179,10 @@ def http_phase(context: Context) -> None:
             )
         watch.stop()
         rollup_note = "no rollups"
+        rollup_rss = None
         if rollup_job is not None:
             rollup_job.stop()
+            rollup_rss = rollup_job.peak_rss_bytes
             rollup_note = rollup_catch_up(context)
         log(
             f"ingested {result.accepted:,} new + {result.duplicates:,} duplicate events in "
@@ -199,6 +201,7 @@ def http_phase(context: Context) -> None:
             "visibility_note": why_not,
             "peak_worker_rss_bytes": watch.peak_worker_rss,
             "peak_workers_total_rss_bytes": watch.peak_total_rss,
+            "peak_rollup_job_rss_bytes": rollup_rss,
             "server": f"gunicorn {arguments.web_workers} × {arguments.worker_class}",
             "cpu": {"seconds": cpu.seconds, "wall": cpu.wall, "summary": cpu.summary()},
             "rollups": rollup_note,

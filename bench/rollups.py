@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 BACKLOG_TABLE = "analytics_eventbacklog"
+PEAK_RSS = "peak RSS bytes "
 
 
 def _commands() -> set[str]:
@@ -93,6 +94,8 @@ class RollupJob:
 
     def __init__(self, *, database_url: str, interval: float, log: Path) -> None:
         environment = dict(os.environ, DATABASE_URL=database_url)
+        self.log_path = log
+        self.peak_rss_bytes: int | None = None
         self._log = log.open("wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bench.rollups", str(interval)],
@@ -110,6 +113,11 @@ class RollupJob:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
+        # The job's last line is its peak resident memory.
+        for line in reversed(self.log_path.read_text().splitlines()):
+            if line.startswith(PEAK_RSS):
+                self.peak_rss_bytes = int(line.removeprefix(PEAK_RSS))
+                break
 
 
 def _job_loop(interval: float) -> None:
@@ -138,6 +146,9 @@ def _job_loop(interval: float) -> None:
         else:
             print(f"{time.time():.1f} moved {moved}", flush=True)
         time.sleep(max(0.0, interval - (time.monotonic() - began)))
+    from bench.context import peak_rss_bytes
+
+    print(f"{PEAK_RSS}{peak_rss_bytes()}", flush=True)
 
 
 if __name__ == "__main__":

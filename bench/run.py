@@ -18,6 +18,7 @@ from bench.context import BEGAN, Context, engine, log
 from bench.ingest_phase import PROBE_CUSTOMER, http_phase
 from bench.load_phase import load_phase
 from bench.query_phase import query_phase
+from bench.unique_phase import unique_phase, unique_rows
 
 
 def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,6 +46,12 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per query")
     parser.add_argument(
         "--budget", type=float, default=60.0, help="seconds at most per query and side"
+    )
+    parser.add_argument(
+        "--unique-events",
+        type=int,
+        default=2_000_000,
+        help="events of the per-event request ID row (bench/unique_phase.py); 0 skips it",
     )
     parser.add_argument(
         "--only",
@@ -131,6 +138,7 @@ def result_rows(context: Context) -> list[Any]:
         )
     rows.extend(api_rows(context))
     rows.extend(admin_rows(context))
+    rows.extend(unique_rows(context))
     if http:
         rss = http["peak_worker_rss_bytes"] / 2**20
         rows.append(
@@ -141,6 +149,16 @@ def result_rows(context: Context) -> list[Any]:
                 passed=rss <= 300,
             )
         )
+        job_rss = http.get("peak_rollup_job_rss_bytes")
+        if job_rss:
+            rows.append(
+                Row(
+                    what="rollup job memory during ingestion (peak RSS, dictionary ids assigned)",
+                    ours=f"{job_rss / 2**20:.0f} MB",
+                    target="≤ 300 MB",
+                    passed=job_rss / 2**20 <= 300,
+                )
+            )
     return rows
 
 
@@ -202,6 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     query_phase(context)
     api_phase(context)
     admin_phase(context)
+    unique_phase(context)
 
     rows = result_rows(context)
     heaviest = customer_weights(spec)[0]

@@ -15,13 +15,16 @@ from analytics.models import Event
 from bench.admin_phase import admin_rows, admin_users
 from bench.admin_queries import (
     ADMIN_QUERY_SET,
+    DASHBOARD_QUERY_SET,
     STAFF,
     SUPERUSER,
     AdminQuery,
+    dashboard_check,
     expected_sql,
     listed_event_ids,
     page_check,
     selected_admin_queries,
+    selected_dashboard_queries,
 )
 from bench.context import Context
 from flexprice_site.models import Environment
@@ -157,3 +160,40 @@ def test_the_explorer_lists_what_the_plain_sql_says(query: AdminQuery) -> None:
         {"bench", "other"} if query.user == SUPERUSER else {"bench"}
     )
     assert page_check(response.status_code, response.content, expected).ok is True
+
+
+# --- the margin dashboard's row --------------------------------------------------------------
+
+
+def dashboard_page(revenue: str, cost: str, days: int) -> bytes:
+    labels = ", ".join(f'"2026-09-{day:02d}"' for day in range(1, days + 1))
+    return (
+        f'<div class="margin-kpi" id="kpi-revenue" data-value="{revenue}">'
+        f'<div class="margin-kpi" id="kpi-cost" data-value="{cost}">'
+        f'<script id="margin-chart-data" type="application/json">{{"labels": [{labels}]}}'
+        "</script>"
+    ).encode()
+
+
+def test_the_dashboard_row_asks_for_a_month_per_day_of_the_environment() -> None:
+    (query,) = DASHBOARD_QUERY_SET
+    path = query.path("env_1", datetime(2026, 9, 1).date(), datetime(2026, 9, 30).date())
+
+    assert (query.key, query.user, query.target_p50_ms) == ("admin-margin-dashboard", STAFF, 1000)
+    assert path == (
+        "/admin/analytics/margin/?environment=env_1&start=2026-09-01&end=2026-09-30&window=DAY"
+    )
+    assert selected_dashboard_queries("admin-margin-dashboard,api-costs-tenant") == [query]
+    assert selected_dashboard_queries("api-costs-tenant") == []
+
+
+def test_a_right_dashboard_has_revenue_cost_and_a_point_a_day() -> None:
+    good = dashboard_check(200, dashboard_page("136603.56", "41882.63", 30), 30)
+
+    assert good.ok
+    assert good.note.startswith("200, revenue 136603.56, cost 41882.63, 30 days")
+    assert dashboard_check(200, dashboard_page("0", "41882.63", 30), 30).note == "revenue is 0"
+    assert dashboard_check(200, dashboard_page("1", "2", 29), 30).note == (
+        "29 chart points for 30 days"
+    )
+    assert not dashboard_check(500, b"Server Error", 30).ok
