@@ -11,11 +11,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
+from datetime import datetime
+from decimal import Decimal, localcontext
 from typing import TYPE_CHECKING, Any
 
 from analytics.metering.distinct import DistinctCounter, decode
+from analytics.metering.numbers import EXACT, plain, weighted_sum
 from analytics.metering.parallel import each_in_parallel
 from analytics.metering.plan import counts_distinct, partials_sql
 from analytics.metering.query import Bucket, UsagePoint, UsageQuery, UsageSeries
@@ -34,40 +35,6 @@ from costsheets.pricing import ratio
 if TYPE_CHECKING:
     from costsheets.models import Meter
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Sums of a few thousand bucket values stay exact well within 100 significant digits.
-_EXACT = Context(prec=100, rounding=ROUND_HALF_UP)
-
-
-def epoch_seconds(moment: datetime) -> Decimal:
-    """Seconds since 1970 with microseconds, exactly as PostgreSQL's extract(epoch …)."""
-    delta = moment - EPOCH
-    return Decimal(delta.days * 86400 + delta.seconds) + Decimal(delta.microseconds).scaleb(-6)
-
-
-def plain(value: Decimal) -> Decimal:
-    """The same number without trailing zeros and without an exponent: 1.50 → 1.5, 1E+2 → 100."""
-    sign, digits, exponent = value.as_tuple()
-    # Most numbers are plain already (the statement trims them): return those as they are.
-    if exponent == 0 and not (sign and digits == (0,)):
-        return value
-    if isinstance(exponent, int) and exponent < 0 and digits[-1] != 0:
-        return value
-    size = max(len(digits), value.adjusted() + 1) + 2
-    with localcontext(Context(prec=max(size, 28))):
-        normalized = value.normalize()
-        if normalized.as_tuple().exponent > 0:  # type: ignore[operator]
-            normalized = normalized.quantize(Decimal(1))
-    return normalized.copy_abs() if normalized.is_zero() else normalized
-
-
-def _weighted_sum(measures: Sequence[Any], start: datetime, end: datetime) -> Decimal:
-    value_sum, value_time_sum = measures[1], measures[2]
-    end_seconds, start_seconds = epoch_seconds(end), epoch_seconds(start)
-    with localcontext(_EXACT):
-        weighted = end_seconds * value_sum - value_time_sum
-        return plain(ratio(weighted, end_seconds - start_seconds))
-
 
 def _value(
     kind: str, event_count: int, measures: Sequence[Any], *, start: datetime, end: datetime
@@ -85,7 +52,7 @@ def _value(
     if kind == AggregationType.AVG:
         return plain(ratio(measures[1], Decimal(measures[0])))
     if kind == AggregationType.WEIGHTED_SUM:
-        return _weighted_sum(measures, start, end)
+        return weighted_sum(measures, start, end)
     return measures[1]
 
 
@@ -158,7 +125,7 @@ def _read_plain(
         elif kind == AggregationType.COUNT:
             value = Decimal(event_count)
         elif timed and measures[0]:
-            value = _weighted_sum(measures, max(timestamp, start), min(windows[window], end))
+            value = weighted_sum(measures, max(timestamp, start), min(windows[window], end))
         elif timed:
             value = None  # no event carried a value
         else:
@@ -314,7 +281,7 @@ def _run_statement(
     if query.counts_only:
         return _counts(query, meter, rows, sources)
     bucketed = layout.buckets is not None
-    with localcontext(_EXACT):
+    with localcontext(EXACT):
         if counts_distinct(meter):
             built = _read_distinct(layout, rows)
         elif bucketed:

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection
 
 from analytics.metering import Bucket, UsagePoint, UsageQuery, UsageSeries, meter_usage
-from analytics.metering.selectors import plain
+from analytics.metering.numbers import plain
 from analytics.metering.sql import SqlParams, canonical_text_sql
 from analytics.metering.statements import bounds_sql
 from analytics.models import Event
