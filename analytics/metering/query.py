@@ -65,6 +65,11 @@ class UsageQuery:
     # Each series also lists the sources of its events (UsageSeries.sources), read by the same
     # statement.
     with_sources: bool = False
+    # Each point holds what the series amounts to from `start` to the end of its window (the
+    # running sum and count, the distinct values so far, the running max, the latest value so
+    # far, the running average, the weighted sum over [start, window end)), not the window's own
+    # usage. Points stay where windows have events. Needs windows. See docs/metering.md.
+    cumulative: bool = False
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -75,6 +80,8 @@ class UsageQuery:
             raise ValueError("billing_anchor must be an aware datetime")
         if self.counts_only and self.window_size is not None:
             raise ValueError("a counts_only query has no windows")
+        if self.cumulative and self.window_size is None:
+            raise ValueError("a cumulative query needs a window_size")
         if self.window_size is not None and self.window_size not in WINDOW_SIZES:
             raise ValueError(
                 f"{self.window_size!r} is not a window size; use one of {', '.join(WINDOW_SIZES)}"

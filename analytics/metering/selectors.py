@@ -13,8 +13,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, localcontext
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any
 
+from analytics.metering.cumulative import (
+    running_buckets,
+    running_distinct,
+    running_points,
+    running_texts,
+)
 from analytics.metering.distinct import DistinctCounter, decode
 from analytics.metering.numbers import EXACT, plain, weighted_sum
 from analytics.metering.parallel import each_in_parallel
@@ -96,7 +103,8 @@ def _read_plain(
     """Rows of a non-bucketed statement: per group, the total row and one row per window.
 
     Points are finished here, once each: a window's value needs its start and end only for
-    WEIGHTED_SUM, so the other types skip that arithmetic.
+    WEIGHTED_SUM, so the other types skip that arithmetic. A cumulative query's points fold
+    each group's window rows in order instead (cumulative.running_points).
     """
     width = len(layout.group_columns)
     windows = layout.windows
@@ -107,6 +115,7 @@ def _read_plain(
     get = series.get
     start, end = query.start, query.end
     point_at = 2 if windows is not None else 0  # where the event count is, after the group
+    cumulative: dict[tuple, list[tuple]] | None = defaultdict(list) if query.cumulative else None
     for row in rows:
         group = row[:width]
         item = get(group)
@@ -119,6 +128,9 @@ def _read_plain(
             item.total = _value(kind, event_count, measures, start=start, end=end)
             continue
         window = row[width]
+        if cumulative is not None:
+            cumulative[group].append((window, event_count, measures))
+            continue
         timestamp = windows[window - 1]
         if as_reported:
             value = measures[1] if measures[0] else None
@@ -131,6 +143,12 @@ def _read_plain(
         else:
             value = _value(kind, event_count, measures, start=start, end=end)
         item.points[window] = UsagePoint(timestamp, value, event_count)
+    for group, window_rows in (cumulative or {}).items():
+        assert windows is not None
+        points = running_points(kind, window_rows, windows=windows, start=start, end=end)
+        series[group].points = {
+            window: point for (window, _, _), point in zip(sorted(window_rows), points, strict=True)
+        }
     return series
 
 
@@ -164,10 +182,13 @@ def _read_bucketed(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
     return series
 
 
-def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
+def _read_distinct(
+    layout: Layout, rows: list[tuple], *, cumulative: bool = False
+) -> dict[tuple, _Series]:
     """Rows of a distinct statement (one per group and window): each window's distinct
     count, and each group's over all of its windows (a value seen in several windows counts
-    once), from the ids in numpy plus the raw values the dictionary lacks."""
+    once), from the ids in numpy plus the raw values the dictionary lacks. `cumulative`:
+    each window counts the distinct values of the windows up to it instead."""
     width = len(layout.group_columns)
     windows = layout.windows
     key_width = width if windows is None else width + 1
@@ -195,12 +216,20 @@ def _read_distinct(layout: Layout, rows: list[tuple]) -> dict[tuple, _Series]:
         texts = [row[key_width + 3] or () for row in mine]
         unknown = len(set().union(*texts)) if any(texts) else 0
         item.total = Decimal(counts[-1] + unknown)
-        if windows is not None:
-            for row, count, values in zip(mine, counts, texts, strict=False):
-                window = row[width]
-                item.points[window] = UsagePoint(
-                    windows[window - 1], Decimal(count + len(values)), row[key_width]
-                )
+        if windows is None:
+            continue
+        events = [row[key_width] for row in mine]
+        if cumulative:
+            # Ids and raw values never stand for the same value, so their counts add up.
+            both = zip(running_distinct(decoded[group], bounds), running_texts(texts), strict=True)
+            values_so_far = [ids + raw for ids, raw in both]
+            events = list(accumulate(events))
+        else:
+            in_windows = zip(counts[:-1], texts, strict=True)
+            values_so_far = [count + len(values) for count, values in in_windows]
+        for row, count, event_count in zip(mine, values_so_far, events, strict=True):
+            window = row[width]
+            item.points[window] = UsagePoint(windows[window - 1], Decimal(count), event_count)
     return series
 
 
@@ -262,7 +291,14 @@ def _run(
     if answers is None:
         return _run_statement(query, meter, layout, sql, params)
     # The rows' meaning also depends on the meter and the group_by names they are read with.
-    key = (sql, repr(params.values), meter.pk, meter.aggregation_type, query.group_by)
+    key = (
+        sql,
+        repr(params.values),
+        meter.pk,
+        meter.aggregation_type,
+        query.group_by,
+        query.cumulative,
+    )
     if key not in answers:
         answers[key] = _run_statement(query, meter, layout, sql, params)
     return list(answers[key])
@@ -283,7 +319,7 @@ def _run_statement(
     bucketed = layout.buckets is not None
     with localcontext(EXACT):
         if counts_distinct(meter):
-            built = _read_distinct(layout, rows)
+            built = _read_distinct(layout, rows, cumulative=query.cumulative)
         elif bucketed:
             built = _read_bucketed(layout, rows)
         else:
@@ -294,6 +330,8 @@ def _run_statement(
         buckets: tuple[Bucket, ...] = ()
         if bucketed:
             points = _bucketed_points(layout, item)
+            if query.cumulative:
+                points = running_buckets(points, meter.aggregation_type)
             total = None if item.total is None else plain(item.total)
             buckets = tuple(sorted(item.buckets, key=_bucket_order))
         else:

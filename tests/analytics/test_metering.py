@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from analytics.metering import Bucket, UsagePoint, UsageQuery, UsageSeries, meter_usage
+from analytics.metering import (
+    Bucket,
+    UsagePoint,
+    UsageQuery,
+    UsageSeries,
+    meter_usage,
+    shared_answers,
+)
 from analytics.metering.numbers import plain
 from analytics.metering.sql import SqlParams, canonical_text_sql
 from analytics.metering.statements import bounds_sql
@@ -789,6 +796,7 @@ class TestQueries:
             ({"property_filters": {"tier": []}}, "needs at least one value"),
             ({"property_filters": {"tier": "100"}}, "must be a list of strings"),
             ({"sources": [1]}, "sources must be a list of strings"),
+            ({"cumulative": True}, "a cumulative query needs a window_size"),
         ],
     )
     def test_bad_queries_are_refused_before_any_sql(
@@ -807,6 +815,22 @@ class TestQueries:
         }
         with django_assert_num_queries(0), pytest.raises(ValueError, match=message):
             meter_usage(UsageQuery(**{**arguments, **fields}))
+
+    def test_cumulative_points_hold_the_usage_from_the_start(self, two_days: Environment) -> None:
+        tokens = meter(two_days, "SUM")
+        largest = meter(two_days, "MAX")
+        daily = {"window_size": "DAY", "cumulative": True}
+        # Jan 5: 10 + 2.5 (2 events); by the end of Jan 6: + 4 (5 events, 3 of them on Jan 6).
+        assert summary(usage(two_days, tokens, **daily)) == [
+            ({}, dec("16.5"), 5, [(JAN_5, dec("12.5"), 2), (JAN_6, dec("16.5"), 5)])
+        ]
+        # Jan 6's own maximum is 4; the maximum so far stays 10. Asked in the same block as the
+        # windows' own values, each is answered on its own.
+        with shared_answers():
+            own = usage(two_days, largest, window_size="DAY")
+            so_far = usage(two_days, largest, **daily)
+        assert [point.value for point in own[0].points] == [dec("10"), dec("4")]
+        assert [point.value for point in so_far[0].points] == [dec("10"), dec("10")]
 
     def test_a_meter_of_another_environment_is_refused(
         self, environment: Environment, other_environment: Environment

@@ -17,7 +17,7 @@ import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import count
@@ -191,9 +191,11 @@ def expected_series(
     *,
     start: datetime = START,
     end: datetime = END,
+    running: bool = False,
 ) -> dict:
     """group (the source) → (total, event_count, [(window start, value, event_count)],
-    [buckets]) over [start, end)."""
+    [buckets]) over [start, end). `running`: each point is the usage from `start` to the end
+    of its window (a cumulative query), recomputed from the events up to there."""
     result = {}
     for key in {group(event) for event in events}:
         mine = [event for event in events if group(event) == key]
@@ -203,12 +205,15 @@ def expected_series(
         points = []
         for index in sorted(by_window):
             first, last = max(windows[index], start), min(windows[index + 1], end)
+            counted = by_window[index]
+            if running:
+                first, counted = start, [event for event in mine if event.timestamp < last]
             if buckets is None:
-                value = aggregate(kind, by_window[index], first, last)
+                value = aggregate(kind, counted, first, last)
             else:
-                pieces = bucket_values(kind.removeprefix("BUCKETED_"), by_window[index], buckets)
+                pieces = bucket_values(kind.removeprefix("BUCKETED_"), counted, buckets)
                 value = sum(pieces.values(), Decimal(0)) if pieces else None
-            points.append((windows[index], value, len(by_window[index])))
+            points.append((windows[index], value, len(counted)))
         if buckets is None:
             total, listed = aggregate(kind, mine, start, end), []
         else:
@@ -378,9 +383,25 @@ def test_meter_usage_equals_a_naive_recomputation(
         )
     )
 
+    running = meter_usage(
+        UsageQuery(
+            environment_id=environment.pk,
+            meters=tuple(meters.values()),
+            start=START,
+            end=END,
+            window_size=window_size,
+            time_zone=time_zone,
+            group_by=("source",),
+            cumulative=True,
+        )
+    )
+
     for kind, meter in meters.items():
-        expected = expected_series(kind, counted, windows, buckets_of(meter, zone))
+        buckets = buckets_of(meter, zone)
+        expected = expected_series(kind, counted, windows, buckets)
         assert answered(series, meter, source_of) == expected, kind
+        expected = expected_series(kind, counted, windows, buckets, running=True)
+        assert answered(running, meter, source_of) == expected, ("cumulative", kind)
 
 
 # Meters that keep `m` in their rollups; a query filtered on it and grouped by it must come out
@@ -560,6 +581,16 @@ def check_answers(
             else:
                 expected = naive(kind, counted, windows, buckets)
             assert answered(series, meter, source_of) == expected, (shape, kind)
+        if windows is None:
+            continue
+        # The running values (distinct values so far included) come from the same rows.
+        running = meter_usage(replace(query, cumulative=True))
+        for kind, meter in meters.items():
+            buckets = buckets_of(meter, zone, start, end)
+            expected = expected_series(
+                kind, counted, windows, buckets, start=start, end=end, running=True
+            )
+            assert answered(running, meter, source_of) == expected, (shape, kind, "cumulative")
 
 
 def dictionary(meters: dict[str, Meter]) -> dict[int, str]:
